@@ -1,0 +1,94 @@
+// Every lifecycle hook in one table, in the order they fire. Each hook gets
+// one context object, so payloads can grow without breaking taps.
+import { AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
+import type { Bus } from './bus.ts';
+import type { ResolvedAgent, ResolvedBottle, ResolvedConfig } from './config/schema.ts';
+import type { GuestHandle, NetworkInfo } from './backends/types.ts';
+import type { ExecSpec, Plan, PlanDraft } from './plan.ts';
+
+/**
+ * Context of `plan`. It has no port that acts: planning reads the config and
+ * the host's environment and fills the draft, nothing else.
+ */
+export interface PlanContext {
+  config: ResolvedConfig;
+  agent: ResolvedAgent;
+  bottleConfig: ResolvedBottle;
+  /** The host environment `bottle` runs in, read-only. */
+  hostEnv: Readonly<Record<string, string | undefined>>;
+  warn(message: string): void;
+}
+
+/** Context of `preStart`: the network exists, the guest does not yet. */
+export interface StartContext {
+  plan: Plan;
+  /** This bottle's private host directory (removed at teardown). */
+  stateDir: string;
+  network: NetworkInfo;
+  /** Registers the undo of something just created; teardown runs it, newest first. */
+  onUndo(label: string, run: () => Promise<void> | void): void;
+  bus: Bus;
+  /** Aborted on SIGINT/SIGTERM: pass it to long operations. */
+  signal: AbortSignal;
+}
+
+/** Context of `postStart` and `provision`: the guest is running. */
+export interface GuestContext extends StartContext {
+  guest: GuestHandle;
+}
+
+/** Context of `exec`: pure, so `bottle plan` can show the final argv. */
+export interface ExecContext {
+  plan: Plan;
+  /** Set when the bottle is really starting; absent for `bottle plan`. */
+  network?: NetworkInfo;
+}
+
+export type Outcome = 'success' | 'error' | 'signal';
+
+/** Context of `teardown`: runs exactly once, however the bottle ended. */
+export interface TeardownContext {
+  plan: Plan;
+  stateDir: string;
+  outcome: Outcome;
+  error?: unknown;
+}
+
+export function createHooks() {
+  return Object.freeze({
+    /** Declare files, env, mounts, daemons, exec flags; validate. No side effects. */
+    plan: new AsyncSeriesHook<[PlanDraft, PlanContext]>(['draft', 'ctx']),
+    /** Host side effects (daemons, CA); each registers its undo. */
+    preStart: new AsyncSeriesHook<[StartContext]>(['ctx']),
+    /** The guest is up: readiness checks. */
+    postStart: new AsyncSeriesHook<[GuestContext]>(['ctx']),
+    /** In-guest changes after the planned files are in. */
+    provision: new AsyncSeriesHook<[GuestContext]>(['ctx']),
+    /** Shape the agent's argv, env and user. */
+    exec: new AsyncSeriesWaterfallHook<[ExecSpec, ExecContext]>(['spec', 'ctx']),
+    /** Runs after the undo stack, taps in reverse order, every one. */
+    teardown: new AsyncSeriesHook<[TeardownContext]>(['ctx']),
+  });
+}
+
+export type BottleHooks = ReturnType<typeof createHooks>;
+export type HookName = keyof BottleHooks;
+
+/** The order the kernel fires them in. */
+export const HOOK_ORDER: readonly HookName[] = ['plan', 'preStart', 'postStart', 'provision', 'exec', 'teardown'];
+
+/** Named stages for the rare tap that must run early or late: `tapPromise({ name, stage: STAGE.LATE }, fn)`. */
+export const STAGE = Object.freeze({ EARLY: -100, NORMAL: 0, LATE: 100 });
+
+/** What a plugin gets besides the hooks. */
+export interface PluginApi {
+  bus: Bus;
+}
+
+/** A plugin: a plain object made by a factory. `name` is also its tap name. */
+export interface BottlePlugin {
+  name: string;
+  /** Names of plugins that must also be enabled; checked when the kernel loads. */
+  dependencies?: string[];
+  apply(hooks: BottleHooks, api: PluginApi): void;
+}

@@ -1,0 +1,367 @@
+// The kernel: owns the lifecycle, fires the hooks, keeps the undo stack, and
+// knows no capability by name. Plugins do everything else.
+import { randomBytes } from 'node:crypto';
+import { BottleError, describeError, isBottleError } from './errors.ts';
+import { Bus } from './bus.ts';
+import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
+import type { Backend, GuestHandle, NetworkInfo } from './backends/types.ts';
+import type { ResolvedConfig } from './config/schema.ts';
+import { packFiles, parseMarkers, provisionScript } from './guest-files.ts';
+import { ownerToken } from './owner.ts';
+import { GUEST_WORKSPACE, type ExecSpec, type Plan, type PlanDraft } from './plan.ts';
+import { appendAudit, createStateDir, removeStateDir } from './state.ts';
+import { UndoStack, type UndoFailure } from './undo.ts';
+
+export interface KernelOptions {
+  config: ResolvedConfig;
+  /** How the config file is shown in errors, e.g. `bottle.config.ts`. */
+  configName: string;
+  configDir: string;
+  /** Which agent; may be left out when the config has exactly one. */
+  agent?: string | undefined;
+  cwd: string;
+  backend: Backend;
+  /** Built-in plugins; `config.disable` switches them off, `config.plugins` adds in-house ones. */
+  builtins: BottlePlugin[];
+  stateRoot: string;
+  hostEnv?: Readonly<Record<string, string | undefined>>;
+  bus?: Bus;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal?: AbortSignal;
+  /** Fixed slug (tests); normally `<agent>-<random>`. */
+  slug?: string;
+}
+
+export type Phase = 'idle' | 'planning' | 'starting' | 'running' | 'tearing-down' | 'closed' | 'invalid';
+
+export interface RunResult {
+  /** The agent's exit code, or the failure's (1, 2, 130). */
+  exitCode: number;
+  outcome: Outcome;
+  error?: unknown;
+  teardownFailures: UndoFailure[];
+  slug: string;
+}
+
+export class Kernel {
+  readonly hooks: BottleHooks = createHooks();
+  readonly bus: Bus;
+  readonly plugins: readonly BottlePlugin[];
+  readonly agentName: string;
+  phase: Phase = 'idle';
+  #opts: KernelOptions;
+  #undo = new UndoStack();
+  #signal: AbortSignal;
+  #slug: string;
+
+  constructor(opts: KernelOptions) {
+    this.#opts = opts;
+    this.bus = opts.bus ?? new Bus();
+    this.#signal = opts.signal ?? new AbortController().signal;
+    this.agentName = pickAgent(opts.config, opts.agent, opts.configName);
+    this.#slug = opts.slug ?? `${this.agentName}-${randomBytes(4).readUInt32BE(0).toString(36).padStart(5, '0').slice(-5)}`;
+    this.plugins = selectPlugins(opts);
+    for (const name of HOOK_ORDER) this.#intercept(name);
+    for (const p of this.plugins) {
+      try {
+        p.apply(this.hooks, { bus: this.bus });
+      } catch (e) {
+        throw new BottleError(`plugin "${p.name}" failed to load: ${describeError(e)}`, { code: 'PLUGIN', plugin: p.name, cause: e });
+      }
+    }
+  }
+
+  get slug(): string {
+    return this.#slug;
+  }
+
+  /** Every tap is wrapped: its errors name the plugin and hook, and it shows as a progress step. */
+  #intercept(hookName: HookName): void {
+    const hook = this.hooks[hookName] as unknown as { intercept(i: object): void };
+    hook.intercept({
+      register: (tap: { name: string; type: string; fn: (...a: unknown[]) => unknown }) => {
+        const inner = tap.fn;
+        const title = `${tap.name}: ${hookName}`;
+        const wrap = (e: unknown) => wrapPluginError(e, tap.name, hookName);
+        if (tap.type === 'promise') {
+          tap.fn = (...args: unknown[]) =>
+            this.bus.step(`${hookName}:${tap.name}`, title, async () => {
+              try {
+                return await inner(...args);
+              } catch (e) {
+                throw wrap(e);
+              }
+            }, { plugin: tap.name, hook: hookName });
+        } else if (tap.type === 'async') {
+          tap.fn = (...args: unknown[]) => {
+            const cb = args.pop() as (err?: unknown, r?: unknown) => void;
+            inner(...args, (err?: unknown, r?: unknown) => (err ? cb(wrap(err)) : cb(null, r)));
+          };
+        } else {
+          tap.fn = (...args: unknown[]) => {
+            try {
+              return inner(...args);
+            } catch (e) {
+              throw wrap(e);
+            }
+          };
+        }
+        return tap;
+      },
+    });
+  }
+
+  /** Runs `plan` and the pure `exec` waterfall. No side effects: `bottle plan` is this. */
+  async plan(commandOverride?: string[]): Promise<Plan> {
+    const { config, configName } = this.#opts;
+    const agent = config.agents[this.agentName]!;
+    const bottleConfig = config.bottles[agent.bottle]!;
+    if (config.backend !== 'docker') {
+      throw new BottleError(`${configName}: backend: "${config.backend}" is not available yet`, { code: 'CONFIG', hint: 'use backend: "docker" (the default)' });
+    }
+    const owner = ownerToken();
+    const created = new Date().toISOString();
+    const draft: PlanDraft = {
+      slug: this.#slug,
+      agent: this.agentName,
+      bottle: agent.bottle,
+      backend: config.backend,
+      image: config.image,
+      hostCwd: this.#opts.cwd,
+      configDir: this.#opts.configDir,
+      workspace: { mode: bottleConfig.workspace, hostDir: this.#opts.cwd, guestDir: GUEST_WORKSPACE },
+      files: [],
+      commands: [],
+      env: { ...bottleConfig.env },
+      mounts: [],
+      daemons: [],
+      exec: { argv: commandOverride?.length ? [...commandOverride] : [...agent.command], env: {}, user: 'node', workdir: GUEST_WORKSPACE },
+      labels: { 'claude-bottle.slug': this.#slug, 'claude-bottle.agent': this.agentName, 'claude-bottle.owner': owner, 'claude-bottle.created': created },
+    };
+    const ctx: PlanContext = {
+      config,
+      agent,
+      bottleConfig,
+      hostEnv: this.#opts.hostEnv ?? process.env,
+      warn: (message) => this.bus.emit('warn', { message }),
+    };
+    this.phase = 'planning';
+    await this.hooks.plan.promise(draft, ctx);
+    checkDraft(draft);
+    draft.exec = await this.#execSpec(draft, undefined);
+    return deepFreeze(draft);
+  }
+
+  async #execSpec(plan: Plan, network: NetworkInfo | undefined): Promise<ExecSpec> {
+    const ctx: ExecContext = { plan, ...(network ? { network } : {}) };
+    const base: ExecSpec = { ...plan.exec, argv: [...plan.exec.argv], env: { ...plan.exec.env } };
+    return this.hooks.exec.promise(base, ctx);
+  }
+
+  /** The whole life of a bottle. Never throws: failures come back in the result, after teardown. */
+  async run(commandOverride?: string[]): Promise<RunResult> {
+    if (this.phase !== 'idle') throw new BottleError('a kernel runs one bottle, once', { code: 'INTERNAL' });
+    let plan: Plan | undefined;
+    let stateDir = '';
+    let outcome: Outcome = 'success';
+    let error: unknown;
+    let exitCode = 0;
+    const auditBuffer: object[] = [];
+    const onAudit = (e: object) => {
+      const rec = { time: new Date().toISOString(), slug: this.#slug, ...e };
+      if (stateDir) appendAudit(stateDir, rec);
+      else auditBuffer.push(rec);
+    };
+    this.bus.on('audit', onAudit);
+    try {
+      plan = await this.plan(commandOverride);
+      this.phase = 'starting';
+      const { backend, stateRoot } = this.#opts;
+      const p = plan;
+      this.#checkAborted();
+      stateDir = createStateDir(stateRoot, { slug: p.slug, owner: p.labels['claude-bottle.owner']!, created: p.labels['claude-bottle.created']! });
+      for (const rec of auditBuffer.splice(0)) appendAudit(stateDir, rec);
+      this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });
+
+      const network = await this.bus.step('network', 'create network', () => backend.createNetwork(p.slug, p.labels, this.#signal));
+      this.#undo.push({ label: `remove network ${network.name}`, run: () => backend.removeNetwork(network.name) });
+      this.#checkAborted();
+
+      const startCtx: StartContext = {
+        plan: p,
+        stateDir,
+        network,
+        onUndo: (label, run) => this.#undo.push({ label, run }),
+        bus: this.bus,
+        signal: this.#signal,
+      };
+      await this.hooks.preStart.promise(startCtx);
+      this.#checkAborted();
+
+      let guest: GuestHandle | undefined;
+      try {
+        guest = await this.bus.step('guest', 'start guest', () =>
+          backend.startGuest({ slug: p.slug, image: p.image, network, env: p.env, mounts: p.mounts, workdir: GUEST_WORKSPACE, labels: p.labels, signal: this.#signal }),
+        );
+      } finally {
+        // Registered even when start failed half-way: `docker run` may have left a container.
+        const id = guest?.id ?? `claude-bottle-${p.slug}`;
+        this.#undo.push({ label: 'remove guest', run: () => backend.removeGuest(id) });
+      }
+      const guestCtx: GuestContext = { ...startCtx, guest };
+      await this.hooks.postStart.promise(guestCtx);
+      this.#checkAborted();
+
+      if (p.files.length || p.commands.length) {
+        await this.bus.step('files', `provision ${p.files.length} file${p.files.length === 1 ? '' : 's'}`, () => this.#putFiles(p, guest));
+      }
+      await this.hooks.provision.promise(guestCtx);
+      this.#checkAborted();
+
+      const spec = await this.#execSpec(p, network);
+      this.phase = 'running';
+      this.bus.emit('log', { message: `running ${spec.argv.join(' ')}` });
+      exitCode = await backend.attach(guest, spec, this.#signal);
+      this.bus.emit('audit', { type: 'agent.exit', exitCode });
+    } catch (e) {
+      error = e;
+      outcome = this.#signal.aborted || (isBottleError(e) && e.code === 'ABORTED') ? 'signal' : 'error';
+      exitCode = outcome === 'signal' ? 130 : isBottleError(e) ? e.exitCode : 1;
+      this.phase = 'invalid';
+    }
+    const teardownFailures = plan ? await this.#teardown(plan, stateDir, outcome, error, exitCode) : [];
+    this.bus.off('audit', onAudit);
+    this.phase = 'closed';
+    return { exitCode, outcome, ...(error !== undefined ? { error } : {}), teardownFailures, slug: this.#slug };
+  }
+
+  #checkAborted(): void {
+    if (this.#signal.aborted) throw new BottleError('interrupted', { code: 'ABORTED' });
+  }
+
+  async #putFiles(p: Plan, guest: GuestHandle): Promise<void> {
+    const r = await guest.exec(['sh', '-c', provisionScript(p.files, p.commands)], { user: 'root', input: packFiles(p.files), signal: this.#signal });
+    const { failed, warned } = parseMarkers(r.stderr);
+    for (const w of warned) {
+      const c = p.commands[w.step as number]!;
+      this.bus.emit('warn', { plugin: c.plugin, message: `\`${c.argv.join(' ')}\` failed in the guest (exit ${w.exitCode}); going on` });
+    }
+    if (r.exitCode === 0) return;
+    const detail = r.stderr.split('\n').filter((l) => l && !l.startsWith('__bottle_')).slice(-3).join(' / ');
+    if (failed && failed.step !== 'tar') {
+      const c = p.commands[failed.step]!;
+      throw new BottleError(`\`${c.argv.join(' ')}\` failed in the guest (exit ${failed.exitCode})${detail ? `: ${detail}` : ''}`, { code: 'PLUGIN', plugin: c.plugin, hook: 'provision' });
+    }
+    throw new BottleError(`copying files into the guest failed${detail ? `: ${detail}` : ''}`, { code: 'BACKEND', hint: 'check that the agent image has GNU tar and that the files are readable' });
+  }
+
+  /**
+   * Exactly once: the undo stack newest first, then the teardown taps in
+   * reverse, then the state dir. Every step runs whatever failed before it.
+   */
+  async #teardown(plan: Plan, stateDir: string, outcome: Outcome, error: unknown, exitCode: number): Promise<UndoFailure[]> {
+    this.phase = 'tearing-down';
+    const ctx: TeardownContext = { plan, stateDir, outcome, ...(error !== undefined ? { error } : {}) };
+    const t0 = performance.now();
+    this.bus.emit('step', { id: 'teardown', title: 'tear down', state: 'start' });
+    const failures = await this.#undo.unwind();
+    for (const tap of [...this.hooks.teardown.taps].reverse()) {
+      try {
+        await callTap(tap, ctx);
+      } catch (e) {
+        failures.push({ label: `${tap.name}: teardown`, plugin: tap.name, error: e });
+      }
+    }
+    if (stateDir) {
+      this.bus.emit('audit', { type: 'bottle.end', outcome, exitCode, teardownFailures: failures.map((f) => `${f.label}: ${describeError(f.error)}`) });
+      try {
+        removeStateDir(this.#opts.stateRoot, plan.slug);
+      } catch (e) {
+        failures.push({ label: 'remove state dir', error: e });
+      }
+    }
+    const durationMs = performance.now() - t0;
+    this.bus.emit('step', failures.length
+      ? { id: 'teardown', title: 'tear down', state: 'fail', durationMs, error: failures.map((f) => `${f.label}: ${describeError(f.error)}`).join('; ') }
+      : { id: 'teardown', title: 'tear down', state: 'done', durationMs });
+    return failures;
+  }
+}
+
+function callTap(tap: { type: string; fn: Function }, ctx: TeardownContext): Promise<void> {
+  if (tap.type === 'async') {
+    return new Promise((resolve, reject) => tap.fn(ctx, (err?: unknown) => (err ? reject(err) : resolve())));
+  }
+  return Promise.resolve(tap.fn(ctx)).then(() => undefined);
+}
+
+function wrapPluginError(e: unknown, plugin: string, hook: string): BottleError {
+  if (isBottleError(e)) {
+    if (e.plugin) return e;
+    return new BottleError(e.message, { code: e.code, plugin, hook, cause: e.cause, ...(e.hint ? { hint: e.hint } : {}) });
+  }
+  return new BottleError(`plugin "${plugin}" failed in ${hook}: ${describeError(e)}`, { code: 'PLUGIN', plugin, hook, cause: e });
+}
+
+function pickAgent(config: ResolvedConfig, wanted: string | undefined, configName: string): string {
+  const names = Object.keys(config.agents);
+  if (wanted !== undefined) {
+    if (!(wanted in config.agents)) {
+      throw new BottleError(`${configName}: no agent named "${wanted}" (agents: ${names.join(', ')})`, { code: 'USAGE' });
+    }
+    return wanted;
+  }
+  if (names.length === 1) return names[0]!;
+  throw new BottleError(`${configName} defines ${names.length} agents (${names.join(', ')}): choose one with --agent NAME`, { code: 'USAGE' });
+}
+
+function selectPlugins(opts: KernelOptions): BottlePlugin[] {
+  const { config, builtins, configName } = opts;
+  const builtinNames = new Set(builtins.map((p) => p.name));
+  config.disable.forEach((name, i) => {
+    if (!builtinNames.has(name)) {
+      throw new BottleError(`${configName}: disable[${i}]: no built-in plugin named "${name}" (built-ins: ${[...builtinNames].join(', ') || 'none'})`, { code: 'CONFIG' });
+    }
+  });
+  const plugins = [...builtins.filter((p) => !config.disable.includes(p.name)), ...config.plugins];
+  const seen = new Set<string>();
+  plugins.forEach((p) => {
+    if (seen.has(p.name)) {
+      throw new BottleError(`${configName}: plugins: two plugins are named "${p.name}"`, { code: 'CONFIG', hint: 'give each plugin a unique name' });
+    }
+    seen.add(p.name);
+  });
+  for (const p of plugins) {
+    for (const dep of p.dependencies ?? []) {
+      if (!seen.has(dep)) {
+        throw new BottleError(`${configName}: plugin "${p.name}" needs plugin "${dep}", which is ${builtinNames.has(dep) ? 'disabled' : 'not loaded'}`, {
+          code: 'CONFIG',
+          hint: builtinNames.has(dep) ? `remove "${dep}" from \`disable\`` : `add ${dep}() to \`plugins\``,
+        });
+      }
+    }
+  }
+  return plugins;
+}
+
+/** Catches a plugin's mistakes in its declarations before anything starts. */
+function checkDraft(d: PlanDraft): void {
+  for (const f of d.files) {
+    const bad = !f.guestPath.startsWith('/')
+      ? 'is not absolute'
+      : (f.content === undefined) === (f.hostPath === undefined)
+        ? 'needs exactly one of content and hostPath'
+        : f.guestPath.split('/').includes('..')
+          ? 'contains ".."'
+          : undefined;
+    if (bad) throw new BottleError(`plugin "${f.plugin}" declared a guest file whose path ${f.guestPath} ${bad}`, { code: 'PLUGIN', plugin: f.plugin, hook: 'plan' });
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof Uint8Array)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

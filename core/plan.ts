@@ -1,0 +1,84 @@
+// The plan: everything a bottle will be, decided before anything starts.
+// Plugins fill a PlanDraft in the `plan` hook; the kernel freezes it into a Plan.
+
+/** Who owns a file in the guest. The agent image guarantees node is uid/gid 1000. */
+export type GuestOwner = 'node' | 'root';
+
+/** A file or directory the guest gets, put in with the one provisioning tar stream. */
+export interface GuestFile {
+  /** Absolute path in the guest. */
+  guestPath: string;
+  /** Literal content; exactly one of `content` and `hostPath` is set. */
+  content?: string | Uint8Array;
+  /** A host file or directory copied in (a directory recursively, modes kept). */
+  hostPath?: string;
+  owner: GuestOwner;
+  /** Mode for `content` files; host files keep their own mode unless set. */
+  mode?: number;
+  /** Remove whatever is at `guestPath` first (a skill dir replaces the old one). */
+  replace?: boolean;
+  /** The plugin that declared it, for `bottle plan` and errors. */
+  plugin: string;
+}
+
+/** A command run in the guest after the files are in, all of them in one exec. */
+export interface GuestCommand {
+  argv: string[];
+  user: GuestOwner;
+  /** Extra environment for this command only. */
+  env?: Record<string, string>;
+  /** A failure here is a warning instead of a stop. */
+  optional?: boolean;
+  plugin: string;
+}
+
+export interface Mount {
+  hostPath: string;
+  guestPath: string;
+  readOnly: boolean;
+}
+
+/** A host daemon a plugin will start in preStart; declared here so `bottle plan` shows it. */
+export interface DaemonDecl {
+  name: string;
+  plugin: string;
+  description: string;
+}
+
+/** How the agent is run: the `exec` waterfall passes this from tap to tap. */
+export interface ExecSpec {
+  argv: string[];
+  env: Record<string, string>;
+  user: GuestOwner;
+  workdir: string;
+}
+
+export type WorkspaceMode = 'copy' | 'mount' | 'none';
+
+export interface PlanDraft {
+  /** Unique name of this bottle: `<agent>-<5 chars>`. */
+  slug: string;
+  agent: string;
+  bottle: string;
+  backend: 'docker' | 'smolvm';
+  image: string;
+  /** The directory `bottle` was run from. */
+  hostCwd: string;
+  /** Where the config file lives (relative paths in it are relative to this). */
+  configDir: string;
+  workspace: { mode: WorkspaceMode; hostDir: string; guestDir: string };
+  files: GuestFile[];
+  commands: GuestCommand[];
+  /** Environment of the guest (every exec in it). */
+  env: Record<string, string>;
+  mounts: Mount[];
+  daemons: DaemonDecl[];
+  exec: ExecSpec;
+  /** Labels put on everything the backend creates for this bottle. */
+  labels: Record<string, string>;
+}
+
+export type Plan = Readonly<PlanDraft>;
+
+export const GUEST_HOME = '/home/node';
+export const GUEST_WORKSPACE = '/home/node/workspace';
