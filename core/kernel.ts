@@ -87,7 +87,10 @@ export class Kernel {
           tap.fn = (...args: unknown[]) =>
             this.bus.step(`${hookName}:${tap.name}`, title, async () => {
               try {
-                return await inner(...args);
+                const run = inner(...args) as Promise<unknown>;
+                // A tap that ignores the abort signal must not hold up teardown;
+                // teardown taps themselves run to the end.
+                return hookName === 'teardown' ? await run : await raceAbort(run, this.#signal);
               } catch (e) {
                 throw wrap(e);
               }
@@ -286,6 +289,15 @@ export class Kernel {
       : { id: 'teardown', title: 'tear down', state: 'done', durationMs });
     return failures;
   }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new BottleError('interrupted', { code: 'ABORTED' }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new BottleError('interrupted', { code: 'ABORTED' }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function callTap(tap: { type: string; fn: Function }, ctx: TeardownContext): Promise<void> {

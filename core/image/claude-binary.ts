@@ -166,6 +166,7 @@ export async function fetchClaudeBinary(opts: {
     const extracted = join(tmp, BINARY_IN_TARBALL);
     await rename(extracted, join(tmp, 'claude'));
     await chmod(join(tmp, 'claude'), 0o755);
+    await chmod(tmp, 0o755); // mkdtemp made it 0700
     await rm(tarball, { force: true });
     await rm(join(tmp, 'package'), { recursive: true, force: true });
 

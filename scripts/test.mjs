@@ -1,0 +1,20 @@
+// The test command: every tier when a Docker engine answers; without one, the
+// unit tier alone, saying plainly what was skipped and why. With CI=true a
+// missing engine is a failure, never a skip.
+import { spawnSync } from 'node:child_process';
+
+const engine = spawnSync(process.env.BOTTLE_DOCKER ?? 'docker', ['info'], { stdio: 'ignore' }).status === 0;
+const args = ['vitest', 'run', ...process.argv.slice(2)];
+if (!engine) {
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    console.error('test: CI=true but no Docker engine answers `docker info`: the integration tier cannot be skipped in CI.');
+    console.error('      start one (scripts/ensure-docker.sh installs and starts dockerd) and run again.');
+    process.exit(1);
+  }
+  console.log('test: no Docker engine answers `docker info`, so only the unit tier runs.');
+  console.log('test: SKIPPED the integration tier (test/integration: real Docker). Start a Docker engine to run it.');
+  args.push('--project', 'unit');
+}
+const r = spawnSync('npx', args, { stdio: 'inherit' });
+if (!engine) console.log('test: reminder: the integration tier was SKIPPED (no Docker engine).');
+process.exit(r.status ?? 1);

@@ -1,0 +1,76 @@
+// Runs the real `bottle` CLI (from source, Node strips the types) in a
+// throwaway project directory with its own state root, and finds what a
+// bottle left in Docker by its labels.
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, execaSync, type ResultPromise } from 'execa';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'cli/bin.ts');
+export const TEST_IMAGE = process.env.BOTTLE_TEST_IMAGE ?? 'claude-bottle-agent:latest';
+
+export interface Project {
+  dir: string;
+  stateRoot: string;
+  env: Record<string, string>;
+  /** Writes bottle.config.json (or the given file name) in the project dir. */
+  config(config: object, file?: string): void;
+  cleanup(): void;
+}
+
+export function project(prefix = 'bottle-test-'): Project {
+  const base = mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = path.join(base, 'work');
+  const stateRoot = path.join(base, 'state');
+  mkdirSync(dir);
+  return {
+    dir,
+    stateRoot,
+    env: { BOTTLE_STATE_HOME: stateRoot, BOTTLE_QUIET: '1' },
+    config(config: object, file = 'bottle.config.json') {
+      writeFileSync(path.join(dir, file), JSON.stringify(config, null, 2));
+    },
+    cleanup() {
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `bottle ARGS` in the project, never rejecting; stdin closed (as in CI). */
+export function bottle(p: Project, args: string[], extraEnv: Record<string, string> = {}): ResultPromise<{ reject: false; stdin: 'ignore' }> {
+  return execa(process.execPath, [BIN, ...args], {
+    cwd: p.dir,
+    env: { ...p.env, ...extraEnv },
+    reject: false,
+    stdin: 'ignore',
+  });
+}
+
+/** Containers and networks that carry a label of the given agent. */
+export function leftovers(agent: string): { containers: string[]; networks: string[] } {
+  const q = (args: string[]) => execaSync('docker', args).stdout.split('\n').filter(Boolean);
+  return {
+    containers: q(['ps', '-aq', '--filter', `label=claude-bottle.agent=${agent}`]),
+    networks: q(['network', 'ls', '-q', '--filter', `label=claude-bottle.agent=${agent}`]),
+  };
+}
+
+export function stateDirs(p: Project): string[] {
+  try {
+    return readdirSync(path.join(p.stateRoot, 'bottles'));
+  } catch {
+    return [];
+  }
+}
+
+/** A config with one agent in one bottle, on the test image. */
+export function simpleConfig(agent: string, bottle: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  return { image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: bottle }, ...extra };
+}
+
+/** A unique agent name per test, so label queries see only its own bottles. */
+export function agentName(tag: string): string {
+  return `${tag}-${Math.random().toString(36).slice(2, 7)}`;
+}
