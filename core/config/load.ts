@@ -1,7 +1,7 @@
 // Finds and validates the config: cosmiconfig from the current directory
 // upward (or --config FILE), then the zod schema. Every failure is a CONFIG
 // BottleError naming the file and the field path.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import type { z } from 'zod';
@@ -39,42 +39,60 @@ export interface LoadOptions {
 }
 
 export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
-  const explorer = cosmiconfig('bottle', {
-    searchPlaces: CONFIG_FILES,
-    searchStrategy: 'global',
-    packageProp: 'bottle',
-    cache: false,
-  });
-  let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  // We find the file ourselves (cosmiconfig's search would skip an empty file
+  // and could not name a file that fails to parse); cosmiconfig loads it.
+  const explorer = cosmiconfig('bottle', { packageProp: 'bottle', cache: false });
   let file: string | undefined;
   if (opts.file) {
     file = path.resolve(opts.cwd, opts.file);
-    if (!existsSync(file)) {
-      throw configError(opts.file, '', 'no such file', 'check the path given to --config');
-    }
+    if (!existsSync(file)) throw configError(opts.file, '', 'no such file', 'check the path given to --config');
+  } else {
+    file = findConfigFile(opts.cwd);
   }
+  if (!file) return validate(DEFAULT_CONFIG, '(built-in default)', undefined, opts);
+  const shown = display(opts.cwd, file);
+  let found: { config: unknown; isEmpty?: boolean } | null;
   try {
-    found = file ? await explorer.load(file) : await explorer.search(opts.cwd);
+    found = await explorer.load(file);
   } catch (e) {
-    const shown = file ? display(opts.cwd, file) : 'config';
     const why = e instanceof Error ? firstLine(e.message) : String(e);
-    throw configError(shown, '', `cannot be loaded: ${why}`, 'fix the syntax error, or run `bottle plan` to check it');
+    throw configError(shown, '', `cannot be loaded: ${why}`, 'fix the error in the file; `bottle plan` checks it without starting anything');
   }
-  if (!found) return validate(DEFAULT_CONFIG, '(built-in default)', undefined, opts);
-  const shown = display(opts.cwd, found.filepath);
-  if (found.isEmpty || found.config === undefined || found.config === null) {
+  if (!found || found.isEmpty || found.config === undefined || found.config === null) {
     throw configError(shown, '', 'the file is empty or exports nothing', 'export a config: `export default defineConfig({ agents: {...}, bottles: {...} })`');
   }
-  return validate(found.config, shown, found.filepath, opts);
+  return validate(found.config, shown, file, opts);
+}
+
+/** The nearest config file from `cwd` upward; a package.json counts only with a "bottle" key. */
+export function findConfigFile(cwd: string): string | undefined {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    for (const name of CONFIG_FILES) {
+      const candidate = path.join(dir, name);
+      if (!existsSync(candidate)) continue;
+      if (name !== 'package.json' || hasBottleKey(candidate)) return candidate;
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+function hasBottleKey(pkg: string): boolean {
+  try {
+    return Object.hasOwn(JSON.parse(readFileSync(pkg, 'utf8')) as object, 'bottle');
+  } catch {
+    return false;
+  }
 }
 
 function validate(raw: unknown, shown: string, file: string | undefined, opts: LoadOptions): LoadedConfig {
   const schema = createConfigSchema(opts.extensions);
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const more = parsed.error.issues.length - 1;
-    throw configError(shown, formatPath(issue.path), describeIssue(issue) + (more > 0 ? ` (and ${more} more problem${more > 1 ? 's' : ''})` : ''));
+    // The first problem is the message; any others follow, one a line.
+    const [first, ...rest] = parsed.error.issues.map((i) => ({ path: formatPath(i.path), text: describeIssue(i) }));
+    const err = configError(shown, first!.path, first!.text);
+    if (rest.length) err.message += rest.map((r) => `\n${shown}: ${r.path ? `${r.path}: ` : ''}${r.text}`).join('');
+    throw err;
   }
   return { config: parsed.data as ResolvedConfig, file, dir: file ? path.dirname(file) : opts.cwd };
 }

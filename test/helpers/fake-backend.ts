@@ -1,0 +1,67 @@
+// A recording stand-in for the container engine, for unit tests of the
+// kernel: every call is logged, and any method can be made to fail.
+import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, NetworkInfo } from '../../core/backends/types.ts';
+import type { ExecSpec } from '../../core/plan.ts';
+
+export interface FakeCall {
+  method: string;
+  args: unknown[];
+}
+
+export class FakeBackend implements Backend {
+  readonly name = 'docker' as const;
+  calls: FakeCall[] = [];
+  /** Method name -> error to throw. */
+  failing = new Map<string, Error>();
+  execResult: GuestExecResult = { exitCode: 0, stdout: '', stderr: '' };
+  agentExitCode = 0;
+  /** What each guest exec got on stdin, collected. */
+  inputs: Array<GuestExecOptions['input']> = [];
+
+  #record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+    const e = this.failing.get(method);
+    if (e) throw e;
+  }
+
+  methods(): string[] {
+    return this.calls.map((c) => c.method);
+  }
+
+  async check(): Promise<void> {
+    this.#record('check');
+  }
+  async createNetwork(slug: string): Promise<NetworkInfo> {
+    this.#record('createNetwork', slug);
+    return { name: `claude-bottle-${slug}`, subnet: '10.213.5.0/24', gateway: '10.213.5.1' };
+  }
+  async removeNetwork(name: string): Promise<void> {
+    this.#record('removeNetwork', name);
+  }
+  async startGuest(spec: GuestSpec): Promise<GuestHandle> {
+    this.#record('startGuest', spec);
+    return {
+      id: 'guest-1',
+      name: `claude-bottle-${spec.slug}`,
+      exec: async (argv: string[], opts?: GuestExecOptions) => {
+        this.#record('guest.exec', argv, opts);
+        this.inputs.push(opts?.input);
+        return this.execResult;
+      },
+    };
+  }
+  async removeGuest(id: string): Promise<void> {
+    this.#record('removeGuest', id);
+  }
+  async attach(_guest: GuestHandle, spec: ExecSpec): Promise<number> {
+    this.#record('attach', spec);
+    return this.agentExitCode;
+  }
+  async list(): Promise<BottleRecord[]> {
+    this.#record('list');
+    return [];
+  }
+  async removeBottle(slug: string): Promise<void> {
+    this.#record('removeBottle', slug);
+  }
+}

@@ -1,0 +1,236 @@
+// The kernel's lifecycle against a recording fake backend: hook order,
+// teardown newest-first that completes whatever throws, errors that name the
+// plugin, and a plan with no side effects.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Kernel } from '../../../core/kernel.ts';
+import type { BottlePlugin, HookName } from '../../../core/hooks.ts';
+import { createConfigSchema, type ResolvedConfig } from '../../../core/config/schema.ts';
+import { BottleError } from '../../../core/errors.ts';
+import { FakeBackend } from '../../helpers/fake-backend.ts';
+
+function config(extra: Partial<Record<string, unknown>> = {}): ResolvedConfig {
+  return createConfigSchema().parse({ agents: { demo: { bottle: 'dev' } }, bottles: { dev: { workspace: 'none' } }, ...extra }) as ResolvedConfig;
+}
+
+function kernel(plugins: BottlePlugin[], backend = new FakeBackend(), signal?: AbortSignal) {
+  const stateRoot = mkdtempSync(path.join(tmpdir(), 'bottle-unit-'));
+  const k = new Kernel({ config: config(), configName: 'bottle.config.ts', configDir: '/x', cwd: '/x', backend, builtins: plugins, stateRoot, slug: 'demo-test1', ...(signal ? { signal } : {}) });
+  return { k, backend, stateRoot };
+}
+
+/** A plugin that logs every hook it sees and registers an undo in preStart. */
+function recorder(name: string, log: string[], failAt?: HookName): BottlePlugin {
+  const at = (hook: HookName) => {
+    log.push(`${name}:${hook}`);
+    if (hook === failAt) throw new Error(`${name} broke in ${hook}`);
+  };
+  return {
+    name,
+    apply(hooks) {
+      hooks.plan.tapPromise(name, async () => at('plan'));
+      hooks.preStart.tapPromise(name, async (ctx) => {
+        ctx.onUndo(`${name} undo`, () => void log.push(`${name}:undo`));
+        at('preStart');
+      });
+      hooks.postStart.tapPromise(name, async () => at('postStart'));
+      hooks.provision.tapPromise(name, async () => at('provision'));
+      hooks.exec.tapPromise(name, async (spec) => {
+        at('exec');
+        return spec;
+      });
+      hooks.teardown.tapPromise(name, async () => at('teardown'));
+    },
+  };
+}
+
+describe('kernel lifecycle', () => {
+  it('fires the hooks in order and tears down in reverse', async () => {
+    const log: string[] = [];
+    const { k, backend } = kernel([recorder('a', log), recorder('b', log)]);
+    const r = await k.run(['true']);
+    expect(r.exitCode).toBe(0);
+    expect(r.outcome).toBe('success');
+    // exec runs twice: once pure for the plan, once with the network known.
+    expect(log).toEqual([
+      'a:plan', 'b:plan', 'a:exec', 'b:exec',
+      'a:preStart', 'b:preStart', 'a:postStart', 'b:postStart', 'a:provision', 'b:provision', 'a:exec', 'b:exec',
+      'b:undo', 'a:undo', 'b:teardown', 'a:teardown',
+    ]);
+    expect(backend.methods()).toEqual(['createNetwork', 'startGuest', 'attach', 'removeGuest', 'removeNetwork']);
+  });
+
+  it('returns the agent exit code', async () => {
+    const backend = new FakeBackend();
+    backend.agentExitCode = 42;
+    const { k } = kernel([], backend);
+    expect((await k.run(['false'])).exitCode).toBe(42);
+  });
+
+  for (const stage of ['preStart', 'postStart', 'provision'] as const) {
+    it(`a plugin throwing in ${stage}: error names it, teardown still completes, nothing left`, async () => {
+      const log: string[] = [];
+      const { k, backend, stateRoot } = kernel([recorder('a', log), recorder('b', log, stage)]);
+      const r = await k.run(['true']);
+      expect(r.outcome).toBe('error');
+      expect(r.exitCode).toBe(1);
+      expect(r.error).toBeInstanceOf(BottleError);
+      expect((r.error as BottleError).plugin).toBe('b');
+      expect((r.error as BottleError).hook).toBe(stage);
+      expect((r.error as Error).message).toBe(`plugin "b" failed in ${stage}: b broke in ${stage}`);
+      expect(log.slice(-4)).toEqual(['b:undo', 'a:undo', 'b:teardown', 'a:teardown']);
+      expect(backend.methods().at(-1)).toBe('removeNetwork');
+      if (stage !== 'preStart') expect(backend.methods()).toContain('removeGuest');
+      expect(readdirSync(path.join(stateRoot, 'bottles'))).toEqual([]);
+    });
+  }
+
+  it('a plugin throwing in exec fails at plan time, before anything exists', async () => {
+    const log: string[] = [];
+    const { k, backend } = kernel([recorder('a', log, 'exec')]);
+    const r = await k.run(['true']);
+    expect(r.exitCode).toBe(1);
+    expect((r.error as BottleError).hook).toBe('exec');
+    expect(backend.calls).toEqual([]);
+    expect(log).toEqual(['a:plan', 'a:exec']);
+  });
+
+  it('a throwing undo and a throwing teardown tap do not stop the other steps; all are reported', async () => {
+    const log: string[] = [];
+    const breaker: BottlePlugin = {
+      name: 'breaker',
+      apply(hooks) {
+        hooks.preStart.tapPromise('breaker', async (ctx) => {
+          ctx.onUndo('breaker undo', () => {
+            throw new Error('undo failed');
+          });
+        });
+        hooks.teardown.tapPromise('breaker', async () => {
+          throw new Error('teardown failed');
+        });
+      },
+    };
+    const backend = new FakeBackend();
+    backend.failing.set('removeGuest', new Error('engine gone'));
+    const { k, stateRoot } = kernel([recorder('a', log), breaker], backend);
+    const r = await k.run(['true']);
+    expect(r.teardownFailures.map((f) => f.label)).toEqual(['remove guest', 'breaker undo', 'breaker: teardown']);
+    // Every later step still ran: network removed, a's undo and teardown, state dir gone.
+    expect(backend.methods()).toContain('removeNetwork');
+    expect(log.slice(-2)).toEqual(['a:undo', 'a:teardown']);
+    expect(readdirSync(path.join(stateRoot, 'bottles'))).toEqual([]);
+  });
+
+  it('a failure to start the guest still removes the network', async () => {
+    const backend = new FakeBackend();
+    backend.failing.set('startGuest', new BottleError('no such image', { code: 'IMAGE' }));
+    const { k } = kernel([], backend);
+    const r = await k.run(['true']);
+    expect(r.exitCode).toBe(1);
+    expect(backend.methods()).toEqual(['createNetwork', 'startGuest', 'removeGuest', 'removeNetwork']);
+  });
+
+  it('an abort during a hook ends as a signal, without waiting for the tap, and tears down', async () => {
+    const ctl = new AbortController();
+    const slow: BottlePlugin = {
+      name: 'slow',
+      apply(hooks) {
+        hooks.provision.tapPromise('slow', () => {
+          setTimeout(() => ctl.abort(), 10);
+          return new Promise(() => {}); // never settles
+        });
+      },
+    };
+    const { k, backend } = kernel([slow], new FakeBackend(), ctl.signal);
+    const r = await k.run(['true']);
+    expect(r.outcome).toBe('signal');
+    expect(r.exitCode).toBe(130);
+    expect(backend.methods().slice(-2)).toEqual(['removeGuest', 'removeNetwork']);
+  });
+
+  it('runs only once', async () => {
+    const { k } = kernel([]);
+    await k.run(['true']);
+    await expect(k.run(['true'])).rejects.toThrow('once');
+  });
+});
+
+describe('kernel plan', () => {
+  it('is pure: no backend call, no state dir', async () => {
+    const files: BottlePlugin = {
+      name: 'files',
+      apply(hooks) {
+        hooks.plan.tapPromise('files', async (draft) => {
+          draft.files.push({ guestPath: '/home/node/a.txt', content: 'a', owner: 'node', plugin: 'files' });
+          draft.exec.argv.push('--flag');
+        });
+      },
+    };
+    const { k, backend, stateRoot } = kernel([files]);
+    const plan = await k.plan();
+    expect(backend.calls).toEqual([]);
+    expect(readdirSync(stateRoot)).toEqual([]);
+    expect(plan.files).toHaveLength(1);
+    expect(plan.exec.argv).toEqual(['claude', '--flag']);
+    expect(Object.isFrozen(plan.files[0])).toBe(true);
+  });
+
+  it('rejects a guest file with a relative path, naming the plugin', async () => {
+    const bad: BottlePlugin = {
+      name: 'bad',
+      apply(hooks) {
+        hooks.plan.tapPromise('bad', async (d) => void d.files.push({ guestPath: 'rel/a', content: '', owner: 'node', plugin: 'bad' }));
+      },
+    };
+    const { k } = kernel([bad]);
+    await expect(k.plan()).rejects.toThrow('plugin "bad" declared a guest file whose path rel/a is not absolute');
+  });
+
+  it('puts all planned files in with one exec, however many', async () => {
+    for (const n of [1, 10]) {
+      const many: BottlePlugin = {
+        name: 'many',
+        apply(hooks) {
+          hooks.plan.tapPromise('many', async (d) => {
+            for (let i = 0; i < n; i++) d.files.push({ guestPath: `/home/node/f${i}`, content: `${i}`, owner: 'node', plugin: 'many' });
+          });
+        },
+      };
+      const { k, backend } = kernel([many]);
+      await k.run(['true']);
+      expect(backend.methods().filter((m) => m === 'guest.exec')).toHaveLength(1);
+    }
+  });
+});
+
+describe('plugin selection', () => {
+  const mk = (name: string, dependencies?: string[]): BottlePlugin => ({ name, ...(dependencies ? { dependencies } : {}), apply() {} });
+  const make = (cfg: Partial<ResolvedConfig>, builtins: BottlePlugin[]) =>
+    new Kernel({ config: { ...config(), ...cfg }, configName: 'bottle.config.ts', configDir: '/x', cwd: '/x', backend: new FakeBackend(), builtins, stateRoot: '/nonexistent' });
+
+  it('disable switches a built-in off', () => {
+    expect(make({ disable: ['b'] }, [mk('a'), mk('b')]).plugins.map((p) => p.name)).toEqual(['a']);
+  });
+  it('disabling an unknown built-in is a config error naming it', () => {
+    expect(() => make({ disable: ['nope'] }, [mk('a')])).toThrow('bottle.config.ts: disable[0]: no built-in plugin named "nope"');
+  });
+  it('a missing dependency names both plugins', () => {
+    expect(() => make({ disable: ['a'] }, [mk('a'), mk('b', ['a'])])).toThrow('plugin "b" needs plugin "a", which is disabled');
+  });
+  it('two plugins with one name are refused', () => {
+    expect(() => make({ plugins: [mk('a')] }, [mk('a')])).toThrow('two plugins are named "a"');
+  });
+  it('a plugin whose apply throws is named', () => {
+    const boom: BottlePlugin = { name: 'boom', apply() { throw new Error('bad options'); } };
+    expect(() => make({}, [boom])).toThrow('plugin "boom" failed to load: bad options');
+  });
+  it('several agents need --agent; an unknown agent is named', () => {
+    const cfg = createConfigSchema().parse({ agents: { a: { bottle: 'dev' }, b: { bottle: 'dev' } }, bottles: { dev: {} } }) as ResolvedConfig;
+    const mkK = (agent?: string) => new Kernel({ config: cfg, configName: 'c.json', configDir: '/x', cwd: '/x', backend: new FakeBackend(), builtins: [], stateRoot: '/x', agent });
+    expect(() => mkK()).toThrow('c.json defines 2 agents (a, b): choose one with --agent NAME');
+    expect(() => mkK('zz')).toThrow('c.json: no agent named "zz" (agents: a, b)');
+    expect(mkK('b').agentName).toBe('b');
+  });
+});
