@@ -24,15 +24,15 @@ async function entries(files: GuestFile[]): Promise<Entry[]> {
   const extract = tar.extract();
   extract.on('entry', (h, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {
       out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? -1, gid: h.gid ?? -1, body: Buffer.concat(chunks).toString(), linkname: h.linkname });
       next();
     });
   });
-  const done = new Promise((r) => extract.on('finish', r));
+  const done = new Promise<void>((r) => extract.on('finish', () => r()));
   for await (const chunk of packFiles(files)) extract.write(chunk);
-  extract.end();
+  extract.end(undefined as never);
   await done;
   return out;
 }
