@@ -9,11 +9,13 @@ import { downCommand, gcCommand, psCommand } from './commands/lifecycle.ts';
 import { planCommand } from './commands/plan.ts';
 import { runCommand } from './commands/run.ts';
 import { reportError } from './report.ts';
+import { VERSION } from './version.ts';
 
 function program(setCode: (n: number) => void): Command {
   const p = new Command('bottle')
     .description('Run a coding agent (Claude Code) in a sandbox that holds no credentials and reaches only what it is allowed to.')
     .showHelpAfterError('(run `bottle --help` for usage)')
+    .version(VERSION, '-V, --version')
     .exitOverride();
   const withConfig = (c: Command) => c.option('-c, --config <file>', 'config file (default: bottle.config.* found from here upward)');
   const withAgent = (c: Command) => c.option('-a, --agent <name>', 'which agent of the config (may be left out when there is one)');

@@ -15,6 +15,11 @@ if (!engine) {
   console.log('test: SKIPPED the integration tier (test/integration: real Docker). Start a Docker engine to run it.');
   args.push('--project', 'unit');
 }
+const types = spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
+if (types.status !== 0) {
+  console.error('test: the type check failed (npx tsc -p tsconfig.json --noEmit)');
+  process.exit(1);
+}
 const r = spawnSync('npx', args, { stdio: 'inherit' });
 if (!engine) console.log('test: reminder: the integration tier was SKIPPED (no Docker engine).');
 process.exit(r.status ?? 1);
