@@ -8,7 +8,7 @@
 // ratio stays fair. The ratio target (<= 2.0) is reported, never enforced.
 //   node bench/up.ts [--runs N] [--image IMAGE]   (env BENCH_RUNS, BENCH_IMAGE)
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,9 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({ options: { runs: { type: 'string' }, image: { type: 'string' } } });
 const RUNS = Number(args.runs ?? process.env.BENCH_RUNS ?? 10);
 const IMAGE = args.image ?? process.env.BENCH_IMAGE ?? 'claude-bottle-agent:latest';
-const BIN = path.resolve(import.meta.dirname, '../cli/bin.ts');
+// What users run: the built JavaScript (`npm ci` builds it); the source otherwise.
+const DIST_BIN = path.resolve(import.meta.dirname, '../bin/bottle.js');
+const BIN = existsSync(path.resolve(import.meta.dirname, '../dist/cli/bin.js')) ? DIST_BIN : path.resolve(import.meta.dirname, '../cli/bin.ts');
 const TARGET = 2.0;
 if (!Number.isInteger(RUNS) || RUNS < 1) {
   console.error(`bench: --runs must be a positive integer (got ${args.runs ?? process.env.BENCH_RUNS})`);

@@ -60,9 +60,14 @@ export class DockerCli {
 export function dockerError(args: string[], r: DockerResult): BottleError {
   const said = r.stderr.trim().split('\n').slice(-3).join(' / ') || `exit ${r.exitCode}`;
   const down = /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i.test(r.stderr);
+  const stopped = /is not running/i.test(r.stderr);
   return new BottleError(`docker ${args.slice(0, 2).join(' ')} failed: ${said}`, {
     code: 'BACKEND',
-    hint: down ? 'start the Docker engine (dockerd or Docker Desktop), then `bottle doctor`' : 'see the message above; `bottle doctor` checks the engine',
+    hint: down
+      ? 'start the Docker engine (dockerd or Docker Desktop), then `bottle doctor`'
+      : stopped
+        ? 'the guest stopped; if it could not seal its network, the image lacks iproute2 (`ip`): rebuild it with `bottle image build`'
+        : 'see the message above; `bottle doctor` checks the engine',
   });
 }
 

@@ -27,6 +27,19 @@ export const resourceName = (slug: string) => `claude-bottle-${slug}`;
  */
 const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL', 'NET_ADMIN'];
 
+/** Written by the guest's main process once the default route is gone. */
+const SEAL_MARK = '/run/claude-bottle-sealed';
+
+/**
+ * Every exec goes through this: it waits (up to 5 s) for the seal, so nothing
+ * ever runs in a guest that still has a route out; exit 86 if it never comes.
+ */
+const SEAL_GUARD = [
+  'sh', '-c',
+  `i=0; while [ ! -e ${SEAL_MARK} ]; do i=$((i+1)); if [ $i -gt 500 ]; then echo "claude-bottle: the guest's network was not sealed (is iproute2 in the image?)" >&2; exit 86; fi; sleep 0.01; done; exec "$@"`,
+  'sealed',
+];
+
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
 const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
 
@@ -84,8 +97,13 @@ export class DockerBackend implements Backend {
       ...envArgs(spec.env),
       ...spec.mounts.flatMap((m) => ['--mount', `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`]),
       spec.image,
-      // The guest idles; the agent runs through `docker exec` once provisioned.
-      'sleep', 'infinity',
+      // An --internal network still gives the guest a default route via the
+      // gateway, and the host answers on all its addresses through it. The
+      // main process (root, with NET_ADMIN) removes the route first thing;
+      // only the on-link gateway stays reachable. The agent (uid 1000, no
+      // capabilities) cannot put it back. Then the guest idles; the agent
+      // runs through `docker exec`, which waits for the seal (SEAL_GUARD).
+      'sh', '-c', `command -v ip >/dev/null || exit 86; ip route del default 2>/dev/null; if ip route show default | grep -q .; then exit 86; fi; : > ${SEAL_MARK}; exec sleep infinity`,
     ];
     const r = await this.cli.run(args, { signal: spec.signal, allowFailure: true });
     if (r.exitCode !== 0) {
@@ -99,18 +117,6 @@ export class DockerBackend implements Backend {
     }
     const id = r.stdout.trim();
     const guest = this.#handle(id, name);
-    // An --internal network still gives the guest a default route via the
-    // gateway, and the host answers on all its addresses through it. Without
-    // the route, only the gateway (on-link) is reachable. Our root exec does
-    // it before anything of the agent runs; the agent (uid 1000) cannot undo it.
-    const seal = await this.cli.run(['exec', '-u', '0', id, 'ip', 'route', 'del', 'default'], { signal: spec.signal, allowFailure: true });
-    if (seal.exitCode !== 0 && !/No such process/.test(seal.stderr)) {
-      await this.removeGuest(id).catch(() => {});
-      throw new BottleError(`could not remove the guest's default route: ${seal.stderr.trim() || `exit ${seal.exitCode}`}`, {
-        code: 'BACKEND',
-        hint: 'the agent image needs `ip` (iproute2); rebuild it with `bottle image build`',
-      });
-    }
     return guest;
   }
 
@@ -118,9 +124,11 @@ export class DockerBackend implements Backend {
     return {
       id,
       name,
-      exec: (argv: string[], opts: GuestExecOptions = {}): Promise<GuestExecResult> => {
-        const args = ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...this.#execFlags(opts.user ?? 'node', opts.env ?? {}, opts.workdir), id, ...argv];
-        return this.cli.run(args, { input: opts.input as never, signal: opts.signal, allowFailure: true });
+      exec: async (argv: string[], opts: GuestExecOptions = {}): Promise<GuestExecResult> => {
+        const args = ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...this.#execFlags(opts.user ?? 'node', opts.env ?? {}, opts.workdir), id, ...SEAL_GUARD, ...argv];
+        const r = await this.cli.run(args, { input: opts.input as never, signal: opts.signal, allowFailure: true });
+        if (r.exitCode !== 0 && /is not running/.test(r.stderr)) await this.#checkGuestAlive(id);
+        return r;
       },
     };
   }
@@ -136,13 +144,29 @@ export class DockerBackend implements Backend {
 
   async attach(guest: GuestHandle, spec: ExecSpec, signal?: AbortSignal): Promise<number> {
     const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-    const args = ['exec', '-i', ...(tty ? ['-t'] : []), ...this.#execFlags(spec.user, spec.env, spec.workdir), guest.id, ...spec.argv];
+    const args = ['exec', '-i', ...(tty ? ['-t'] : []), ...this.#execFlags(spec.user, spec.env, spec.workdir), guest.id, ...SEAL_GUARD, ...spec.argv];
     this.cli.calls++;
     this.cli.log?.push(args);
     const r = await execa(this.cli.bin, args, { stdio: 'inherit', reject: false, ...(signal ? { cancelSignal: signal } : {}) });
     if (r.isCanceled) throw new BottleError('interrupted', { code: 'ABORTED' });
     if (r.exitCode === undefined) throw new BottleError(`could not run the agent: ${r.shortMessage}`, { code: 'BACKEND' });
+    // A failure may be the guest's, not the agent's: only then is it worth a look.
+    if (r.exitCode !== 0) await this.#checkGuestAlive(guest.id);
     return r.exitCode;
+  }
+
+  /** Throws when the guest itself has stopped, saying why (exit 86: it could not seal its network). */
+  async #checkGuestAlive(id: string): Promise<void> {
+    const r = await this.cli.run(['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id], { allowFailure: true });
+    const [running, code] = r.stdout.trim().split(' ');
+    if (r.exitCode !== 0 || running === 'true') return;
+    if (code === '86') {
+      throw new BottleError('the guest could not seal its network (remove its default route), so nothing was run in it', {
+        code: 'BACKEND',
+        hint: 'the agent image needs `ip` (iproute2): rebuild it with `bottle image build`',
+      });
+    }
+    throw new BottleError(`the guest stopped (exit ${code})`, { code: 'BACKEND', hint: '`docker logs` of the container may say why; it is removed at teardown' });
   }
 
   async list(): Promise<BottleRecord[]> {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { execaSync } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, project, simpleConfig } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, simpleConfig, TEST_IMAGE } from '../helpers/cli.ts';
 
 describe.skipIf(!dockerAvailable)('guest network isolation', () => {
   let server: http.Server;
@@ -53,6 +53,28 @@ describe.skipIf(!dockerAvailable)('guest network isolation', () => {
       expect(lines).toContain('route refused');
     } finally {
       p.cleanup();
+    }
+  });
+
+  it('fails closed: an image that cannot seal the network runs nothing', async () => {
+    // The agent image minus iproute2: the guest must refuse to run anything.
+    const tag = 'claude-bottle-test-noip:latest';
+    execaSync('docker', ['build', '-q', '-t', tag, '-'], {
+      input: `FROM ${TEST_IMAGE}\nRUN rm -f /usr/sbin/ip /sbin/ip /bin/ip /usr/bin/ip\n`,
+      env: { DOCKER_BUILDKIT: '0' },
+    });
+    const p = project();
+    const agent = agentName('noip');
+    try {
+      p.config({ ...simpleConfig(agent, { workspace: 'none' }), image: tag });
+      const r = await bottle(p, ['run', '--', 'sh', '-c', 'echo ran-unsealed']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout).not.toContain('ran-unsealed');
+      expect(r.stderr).toContain('iproute2');
+      expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
+    } finally {
+      p.cleanup();
+      execaSync('docker', ['rmi', '-f', tag], { reject: false });
     }
   });
 });
