@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { BottleError, describeError } from '../errors.ts';
+import { DockerCli } from '../backends/docker-cli.ts';
+import { BottleError } from '../errors.ts';
 import { bottleCacheRoot, fetchClaudeBinary, resolveClaudeVersion } from './claude-binary.ts';
 
 export const DEFAULT_AGENT_IMAGE = 'claude-bottle-agent:latest';
@@ -47,22 +48,9 @@ async function inspectImage(ref: string, signal?: AbortSignal): Promise<{ arch: 
   throw engineError(`docker image inspect ${ref}`, res.stderr);
 }
 
-interface DockerResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function docker(args: string[], signal?: AbortSignal): Promise<DockerResult> {
-  try {
-    const r = await execa('docker', args, { reject: false, stdin: 'ignore', ...(signal ? { cancelSignal: signal } : {}) });
-    if (r.isCanceled) throw aborted(signal);
-    if (r.failed && r.exitCode === undefined) throw r;
-    return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
-  } catch (e) {
-    if (e instanceof BottleError) throw e;
-    throw engineError(`docker ${args[0]}`, describeError(e));
-  }
+/** Every docker call of the build goes through the backend's DockerCli (BOTTLE_DOCKER, clear errors). */
+function docker(args: string[], signal?: AbortSignal) {
+  return new DockerCli().run(args, { signal, allowFailure: true });
 }
 
 function engineError(what: string, detail: string): BottleError {
@@ -94,16 +82,9 @@ export function agentDockerfilePath(): string {
 }
 
 /** `docker build` uses BuildKit only when the buildx plugin is there; else the legacy builder. */
-let buildkitEnv: Promise<Record<string, string>> | undefined;
-function builderEnv(): Promise<Record<string, string>> {
-  if (process.env['DOCKER_BUILDKIT'] !== undefined) return Promise.resolve({});
-  const probe =
-    buildkitEnv ??
-    execa('docker', ['buildx', 'version'], { reject: false, stdin: 'ignore' }).then(
-      (r): Record<string, string> => (r.exitCode === 0 ? {} : { DOCKER_BUILDKIT: '0' }),
-    );
-  buildkitEnv = probe;
-  return probe;
+async function builderEnv(): Promise<Record<string, string>> {
+  if (process.env['DOCKER_BUILDKIT'] !== undefined) return {};
+  return (await docker(['buildx', 'version'])).exitCode === 0 ? {} : { DOCKER_BUILDKIT: '0' };
 }
 
 /** Make sure the base is present locally (pulling it if it is not); returns its Node-style arch. */
@@ -143,7 +124,7 @@ async function streamDocker(
   onLine: (line: string) => void,
   signal?: AbortSignal,
 ): Promise<boolean> {
-  const sub = execa('docker', args, {
+  const sub = execa(new DockerCli().bin, args, {
     env,
     all: true,
     buffer: false,
