@@ -20,6 +20,17 @@ export default defineConfig({
           globalSetup: ['test/helpers/integration-setup.ts'],
         },
       },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // The real Claude Code binary in real bottles.
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+          globalSetup: ['test/helpers/integration-setup.ts'],
+        },
+      },
     ],
   },
 });

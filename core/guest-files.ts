@@ -113,15 +113,16 @@ async function addHostTree(
   const st = await lstat(host);
   const m = mode ?? st.mode & 0o7777;
   if (st.isDirectory()) {
-    await add({ name, type: 'directory', mode: m, ...ids });
+    await add({ name, type: 'directory', mode: m, mtime: st.mtime, ...ids });
     for (const entry of (await readdir(host)).sort()) {
       await addHostTree(pack, add, path.join(host, entry), `${name}/${entry}`, ids, undefined);
     }
   } else if (st.isSymbolicLink()) {
-    await add({ name, type: 'symlink', linkname: await readlink(host), mode: 0o777, ...ids });
+    await add({ name, type: 'symlink', linkname: await readlink(host), mode: 0o777, mtime: st.mtime, ...ids });
   } else if (st.isFile()) {
     await new Promise<void>((resolve, reject) => {
-      const entry = pack.entry({ name, type: "file", mode: m, size: st.size, ...ids } as tar.Header, (err) => (err ? reject(err) : resolve()));
+      // mtime kept: git's index in a copied workspace then still matches its files.
+      const entry = pack.entry({ name, type: "file", mode: m, size: st.size, mtime: st.mtime, ...ids } as tar.Header, (err) => (err ? reject(err) : resolve()));
       createReadStream(host).on('error', reject).pipe(entry);
     });
   }

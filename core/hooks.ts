@@ -2,6 +2,7 @@
 // one context object, so payloads can grow without breaking taps.
 import { AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
 import type { Bus } from './bus.ts';
+import type { BottleError } from './errors.ts';
 import type { ResolvedAgent, ResolvedBottle, ResolvedConfig } from './config/schema.ts';
 import type { GuestHandle, NetworkInfo } from './backends/types.ts';
 import type { ExecSpec, Plan, PlanDraft } from './plan.ts';
@@ -16,7 +17,11 @@ export interface PlanContext {
   bottleConfig: ResolvedBottle;
   /** The host environment `bottle` runs in, read-only. */
   hostEnv: Readonly<Record<string, string | undefined>>;
+  /** How the config file is named in messages, e.g. `bottle.config.ts`. */
+  configName: string;
   warn(message: string): void;
+  /** An exit-2 error naming the config file and the field: `configError('agents.demo.skills[0]', 'no skill "x"')`. */
+  configError(path: string, message: string, hint?: string): BottleError;
 }
 
 /** Context of `preStart`: the network exists, the guest does not yet. */

@@ -1,7 +1,7 @@
 // The kernel: owns the lifecycle, fires the hooks, keeps the undo stack, and
 // knows no capability by name. Plugins do everything else.
 import { randomBytes } from 'node:crypto';
-import { BottleError, describeError, isBottleError } from './errors.ts';
+import { BottleError, configError, describeError, isBottleError } from './errors.ts';
 import { Bus } from './bus.ts';
 import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
 import type { Backend, GuestHandle, NetworkInfo } from './backends/types.ts';
@@ -146,7 +146,9 @@ export class Kernel {
       agent,
       bottleConfig,
       hostEnv: this.#opts.hostEnv ?? process.env,
+      configName,
       warn: (message) => this.bus.emit('warn', { message }),
+      configError: (path, message, hint) => configError(configName, path, message, hint),
     };
     this.phase = 'planning';
     await this.hooks.plan.promise(draft, ctx);

@@ -1,14 +1,20 @@
-// The built-in plugins, in the order they tap. `disable: [name]` in the
-// config switches one off.
+// The built-in plugins, in the order they tap, and the config keys they add.
+// `disable: [name]` in the config switches one off.
 import type { BottlePlugin } from '../core/hooks.ts';
-import type { SchemaExtensions } from '../core/config/schema.ts';
+import { gitShape, gitUser } from './git-user/index.ts';
+import { prompt, promptAgentShape } from './prompt/index.ts';
+import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
 import { workspace } from './workspace/index.ts';
 
-export { workspace };
+export { gitUser, prompt, skills, workspace };
 
 export function builtinPlugins(): BottlePlugin[] {
-  return [workspace()];
+  return [workspace(), prompt(), skills(), gitUser()];
 }
 
-/** Bottle keys the built-ins add to the config schema. */
-export const builtinSchemaExtensions: SchemaExtensions = { bottle: {} };
+/** Config keys the built-ins add to the schema (they are accepted even when the plugin is disabled). */
+export const builtinSchemaExtensions = {
+  top: { ...skillsTopShape },
+  agent: { ...promptAgentShape, ...skillsAgentShape },
+  bottle: { ...gitShape },
+};

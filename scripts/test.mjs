@@ -12,7 +12,7 @@ if (!engine) {
     process.exit(1);
   }
   console.log('test: no Docker engine answers `docker info`, so only the unit tier runs.');
-  console.log('test: SKIPPED the integration tier (test/integration: real Docker). Start a Docker engine to run it.');
+  console.log('test: SKIPPED the integration and e2e tiers (test/integration, test/e2e: real Docker). Start a Docker engine to run them.');
   args.push('--project', 'unit');
 }
 const types = spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { stdio: 'inherit' });
@@ -21,5 +21,5 @@ if (types.status !== 0) {
   process.exit(1);
 }
 const r = spawnSync('npx', args, { stdio: 'inherit' });
-if (!engine) console.log('test: reminder: the integration tier was SKIPPED (no Docker engine).');
+if (!engine) console.log('test: reminder: the integration and e2e tiers were SKIPPED (no Docker engine).');
 process.exit(r.status ?? 1);

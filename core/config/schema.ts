@@ -19,16 +19,15 @@ const nameSchema = z.string().regex(nameRe, {
   error: 'names use lower-case letters, digits, "-" and "_" (at most 40, starting with a letter or digit)',
 });
 
-export const agentSchema = z.strictObject({
+/** The agent keys the kernel itself reads; plugins add theirs (prompt, skills) as extensions. */
+export const baseAgentShape = {
   bottle: z.string().describe('The bottle (a key of `bottles`) this agent runs in.'),
-  prompt: z.string().default('').describe('System prompt text appended to the agent\'s own.'),
-  skills: z.array(z.string()).default([]).describe('Names of Claude skills to install.'),
   command: z
     .array(z.string())
     .min(1, { error: 'command needs at least the program name, e.g. ["claude"]' })
     .default(['claude'])
     .describe('What runs in the bottle; `bottle run -- CMD...` overrides it.'),
-});
+};
 
 export const baseBottleShape = {
   workspace: z
@@ -39,15 +38,36 @@ export const baseBottleShape = {
 };
 
 export interface SchemaExtensions {
-  /** Extra keys of a bottle, contributed by built-in plugins: `{ egress: egressSchema }`. */
+  /** Top-level keys, e.g. `{ skillsDir: z.string() }`. */
+  top?: Record<string, z.ZodType>;
+  /** Keys of an agent, e.g. `{ prompt: z.string().default('') }`. */
+  agent?: Record<string, z.ZodType>;
+  /** Keys of a bottle, e.g. `{ git: gitSchema }`. */
   bottle?: Record<string, z.ZodType>;
 }
 
-export function createConfigSchema(ext: SchemaExtensions = {}) {
-  const extra = Object.fromEntries(Object.entries(ext.bottle ?? {}).map(([k, s]) => [k, s.optional()]));
-  const bottleSchema = z.strictObject({ ...baseBottleShape, ...extra });
+/** Merges the extensions of several plugins; two claiming one key is a programming error. */
+export function mergeExtensions(...all: SchemaExtensions[]): SchemaExtensions {
+  const out: Required<SchemaExtensions> = { top: {}, agent: {}, bottle: {} };
+  for (const ext of all) {
+    for (const level of ['top', 'agent', 'bottle'] as const) {
+      for (const [k, v] of Object.entries(ext[level] ?? {})) {
+        if (k in out[level]) throw new Error(`two plugins define the config key ${level}.${k}`);
+        out[level][k] = v;
+      }
+    }
+  }
+  return out;
+}
+
+export function createConfigSchema<T extends z.ZodRawShape = {}, A extends z.ZodRawShape = {}, B extends z.ZodRawShape = {}>(
+  ext: { top?: T; agent?: A; bottle?: B } = {},
+) {
+  const bottleSchema = z.strictObject({ ...baseBottleShape, ...((ext.bottle ?? {}) as B) });
+  const agentSchema = z.strictObject({ ...baseAgentShape, ...((ext.agent ?? {}) as A) });
   return z
     .strictObject({
+      ...((ext.top ?? {}) as T),
       backend: z.enum(['docker', 'smolvm']).default('docker').describe('Sandbox backend.'),
       image: z.string().min(1).default('claude-bottle-agent:latest').describe('The agent image.'),
       agents: z
@@ -61,7 +81,8 @@ export function createConfigSchema(ext: SchemaExtensions = {}) {
         .describe('In-house plugins, same API as the built-ins; falsy entries are dropped.'),
       disable: z.array(z.string()).default([]).describe('Names of built-in plugins to switch off.'),
     })
-    .superRefine((cfg, ctx) => {
+    .superRefine((parsed, ctx) => {
+      const cfg = parsed as unknown as { agents: Record<string, { bottle: string }>; bottles: Record<string, unknown> };
       for (const [name, agent] of Object.entries(cfg.agents)) {
         if (!(agent.bottle in cfg.bottles)) {
           const known = Object.keys(cfg.bottles);
@@ -75,9 +96,11 @@ export function createConfigSchema(ext: SchemaExtensions = {}) {
     });
 }
 
-export type ResolvedAgent = z.output<typeof agentSchema>;
+/** An agent as the kernel sees it; plugins read their own keys with their own types. */
+export type ResolvedAgent = z.output<z.ZodObject<typeof baseAgentShape>> & Record<string, unknown>;
 export type ResolvedBottle = z.output<z.ZodObject<typeof baseBottleShape>> & Record<string, unknown>;
 export interface ResolvedConfig {
+  [key: string]: unknown;
   backend: 'docker' | 'smolvm';
   image: string;
   agents: Record<string, ResolvedAgent>;
@@ -86,10 +109,7 @@ export interface ResolvedConfig {
   disable: string[];
 }
 
-/** What users write: every defaulted field optional. */
-export type BottleConfig = z.input<ReturnType<typeof createConfigSchema>>;
-
-/** Identity function that gives `bottle.config.ts` its types. */
-export function defineConfig(config: BottleConfig): BottleConfig {
-  return config;
-}
+/** What users write, given the schema extensions of the plugins in use. */
+export type ConfigInput<T extends z.ZodRawShape = {}, A extends z.ZodRawShape = {}, B extends z.ZodRawShape = {}> = z.input<
+  ReturnType<typeof createConfigSchema<T, A, B>>
+>;

@@ -25,10 +25,10 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
       image: expect.any(String),
       env: { A: 'b' },
       exec: { argv: ['claude'], user: 'node', workdir: '/home/node/workspace' },
-      plugins: ['workspace'],
+      plugins: ['workspace', 'prompt', 'skills', 'git-user'],
     });
     expect(plan.slug).toMatch(new RegExp(`^${agent}-[a-z0-9]{5}$`));
-    expect(plan.files).toEqual([{ guestPath: '/home/node/workspace', owner: 'node', source: p.dir, plugin: 'workspace' }]);
+    expect(plan.files[0]).toEqual({ guestPath: '/home/node/workspace', owner: 'node', source: p.dir, plugin: 'workspace' });
     expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
     expect(stateDirs(p)).toEqual([]);
   });

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../core/config/load.ts';
 import { BottleError } from '../../../../core/errors.ts';
 import { BIN } from '../../../helpers/cli.ts';
+import { builtinSchemaExtensions as extensions } from '../../../../plugins/index.ts';
 
 function dirWith(file: string, text: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'bottle-cfg-'));
@@ -18,7 +19,7 @@ function dirWith(file: string, text: string): string {
 async function configError(file: string, text: string): Promise<BottleError> {
   const dir = dirWith(file, text);
   try {
-    await loadConfig({ cwd: dir });
+    await loadConfig({ cwd: dir, extensions });
   } catch (e) {
     expect(e).toBeInstanceOf(BottleError);
     expect((e as BottleError).exitCode).toBe(2);
@@ -32,7 +33,7 @@ const good = `agents: { demo: { bottle: 'dev' } }, bottles: { dev: {} }`;
 describe('config loading', () => {
   it('loads bottle.config.ts with types stripped, applying defaults', async () => {
     const dir = dirWith('bottle.config.ts', `const workspace: 'copy' | 'mount' = 'mount';\nexport default { agents: { demo: { bottle: 'dev' } }, bottles: { dev: { workspace } } };\n`);
-    const { config, file } = await loadConfig({ cwd: dir });
+    const { config, file } = await loadConfig({ cwd: dir, extensions });
     expect(file).toBe(path.join(dir, 'bottle.config.ts'));
     expect(config.backend).toBe('docker');
     expect(config.image).toBe('claude-bottle-agent:latest');
@@ -44,17 +45,17 @@ describe('config loading', () => {
     const dir = dirWith('bottle.config.json', JSON.stringify({ agents: { a: { bottle: 'b' } }, bottles: { b: {} } }));
     const sub = path.join(dir, 'src', 'deep');
     (await import('node:fs')).mkdirSync(sub, { recursive: true });
-    expect((await loadConfig({ cwd: sub })).file).toBe(path.join(dir, 'bottle.config.json'));
+    expect((await loadConfig({ cwd: sub, extensions })).file).toBe(path.join(dir, 'bottle.config.json'));
   });
 
   it('reads the "bottle" key of package.json', async () => {
     const dir = dirWith('package.json', JSON.stringify({ name: 'x', bottle: { agents: { a: { bottle: 'b' } }, bottles: { b: {} } } }));
-    expect(Object.keys((await loadConfig({ cwd: dir })).config.agents)).toEqual(['a']);
+    expect(Object.keys((await loadConfig({ cwd: dir, extensions })).config.agents)).toEqual(['a']);
   });
 
   it('drops falsy plugin entries', async () => {
     const dir = dirWith('bottle.config.mjs', `export default { ${good}, plugins: [false, null, undefined, { name: 'p', apply() {} }] };`);
-    expect((await loadConfig({ cwd: dir })).config.plugins.map((p) => p.name)).toEqual(['p']);
+    expect((await loadConfig({ cwd: dir, extensions })).config.plugins.map((p) => p.name)).toEqual(['p']);
   });
 
   it('a syntax error names the file', async () => {
@@ -100,7 +101,7 @@ describe('config loading', () => {
 
   it('no config file: the built-in default (Claude Code on this directory)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bottle-cfg-'));
-    const { config, file } = await loadConfig({ cwd: dir });
+    const { config, file } = await loadConfig({ cwd: dir, extensions });
     expect(file).toBeUndefined();
     expect(Object.keys(config.agents)).toEqual(['claude']);
   });
