@@ -2,16 +2,13 @@
 // whatever their number: the script removes what `replace` files replace,
 // extracts the tar (owners and modes set in its headers), then runs the
 // planned post-commands. Ten skills cost the same Docker calls as one.
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import tar from 'tar-stream';
 import { Readable } from 'node:stream';
+import { END, header, padding, type TarEntry } from './tar.ts';
 import type { GuestCommand, GuestFile, GuestOwner } from './plan.ts';
 import { GUEST_HOME } from './plan.ts';
-
-/** tar-stream fills in what a header leaves out (mtime, sizes of dirs). */
-type EntryHeader = Partial<tar.Header> & { name: string };
 
 const IDS: Record<GuestOwner, { uid: number; gid: number; uname: string; gname: string }> = {
   node: { uid: 1000, gid: 1000, uname: 'node', gname: 'node' },
@@ -70,61 +67,93 @@ function homeAncestors(p: string): string[] {
   return out;
 }
 
-/** A tar stream of all the files, owners and modes in its headers. */
+/** Files up to this size are read whole (in parallel); larger ones are streamed. */
+const SMALL = 1 << 20;
+
+/** How many small files are read ahead of the one being written. */
+const READ_AHEAD = 32;
+
+type Item = { entry: TarEntry; content?: Buffer; read?: string; body?: Promise<Buffer>; stream?: string };
+
+/**
+ * A tar stream of all the files, owners and modes in its headers. The trees
+ * are walked and small files read concurrently, so many small files (skills)
+ * cost little more than one.
+ */
 export function packFiles(files: readonly GuestFile[]): Readable {
-  const pack = tar.pack();
-  const fill = async () => {
-    const dirsDone = new Set<string>();
-    const add = (header: EntryHeader, body?: Buffer) =>
-      new Promise<void>((resolve, reject) => {
-        const done = (err?: Error | null) => (err ? reject(err) : resolve());
-        if (body) pack.entry(header as tar.Header, body, done);
-        else pack.entry(header as tar.Header, done);
-      });
-    for (const f of files) {
-      const ids = IDS[f.owner];
-      for (const d of homeAncestors(f.guestPath)) {
-        if (dirsDone.has(d)) continue;
-        dirsDone.add(d);
-        await add({ name: d.slice(1), type: 'directory', mode: 0o755, ...IDS.node });
-      }
-      if (f.content !== undefined) {
-        const body = typeof f.content === 'string' ? Buffer.from(f.content) : Buffer.from(f.content);
-        await add({ name: f.guestPath.slice(1), type: 'file', mode: f.mode ?? 0o644, size: body.length, ...ids }, body);
-      } else if (f.hostPath !== undefined) {
-        await addHostTree(pack, add, f.hostPath, f.guestPath.slice(1), ids, f.mode);
-      }
-    }
-    pack.finalize();
-  };
-  fill().catch((e) => pack.destroy(e instanceof Error ? e : new Error(String(e))));
-  // tar-stream is a streamx stream; execa wants a Node one.
-  return Readable.from(pack);
+  return Readable.from(tarChunks(files));
 }
 
-async function addHostTree(
-  pack: tar.Pack,
-  add: (h: EntryHeader, body?: Buffer) => Promise<void>,
-  host: string,
-  name: string,
-  ids: (typeof IDS)[GuestOwner],
-  mode: number | undefined,
-): Promise<void> {
-  const st = await lstat(host);
-  const m = mode ?? st.mode & 0o7777;
-  if (st.isDirectory()) {
-    await add({ name, type: 'directory', mode: m, mtime: st.mtime, ...ids });
-    for (const entry of (await readdir(host)).sort()) {
-      await addHostTree(pack, add, path.join(host, entry), `${name}/${entry}`, ids, undefined);
+async function* tarChunks(files: readonly GuestFile[]): AsyncGenerator<Buffer> {
+  const dirsDone = new Set<string>();
+  const now = new Date();
+  for (const f of files) {
+    const ids = IDS[f.owner];
+    for (const d of homeAncestors(f.guestPath)) {
+      if (dirsDone.has(d)) continue;
+      dirsDone.add(d);
+      yield header({ name: d.slice(1), type: 'directory', mode: 0o755, mtime: now, ...IDS.node });
     }
+    const items: Item[] = [];
+    if (f.content !== undefined) {
+      const body = Buffer.from(f.content);
+      items.push({ entry: { name: f.guestPath.slice(1), type: 'file', mode: f.mode ?? 0o644, size: body.length, mtime: now, ...ids }, content: body });
+    } else if (f.hostPath !== undefined) {
+      await walk(f.hostPath, f.guestPath.slice(1), ids, f.mode, items);
+    }
+    const startRead = (item: Item | undefined) => {
+      if (!item?.read || item.body) return;
+      item.body = readFile(item.read);
+      item.body.catch(() => {}); // awaited in order below; no unhandled rejection meanwhile
+    };
+    for (let i = 0; i < Math.min(READ_AHEAD, items.length); i++) startRead(items[i]);
+    for (const [i, item] of items.entries()) {
+      startRead(items[i + READ_AHEAD]);
+      yield header(item.entry);
+      const size = item.entry.size ?? 0;
+      if (item.content || item.body) {
+        const body = item.content ?? (await item.body!);
+        // A file that changed size since its stat would corrupt the archive.
+        if (body.length !== size) throw new Error(`${item.entry.name} changed while it was being copied`);
+        yield body;
+      } else if (item.stream) {
+        let sent = 0;
+        for await (const chunk of createReadStream(item.stream, { end: size - 1 })) {
+          sent += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+        if (sent !== size) throw new Error(`${item.entry.name} changed while it was being copied`);
+      }
+      if (item.entry.type === 'file') yield padding(size);
+    }
+  }
+  yield END;
+}
+
+/** Lists a host tree depth-first, stat-ing each directory's entries concurrently. */
+async function walk(host: string, name: string, ids: (typeof IDS)[GuestOwner], mode: number | undefined, out: Item[]): Promise<void> {
+  const st = await lstat(host);
+  await add(host, name, st, ids, mode, out);
+}
+
+async function add(host: string, name: string, st: Stats, ids: (typeof IDS)[GuestOwner], mode: number | undefined, out: Item[]): Promise<void> {
+  const m = mode ?? st.mode & 0o7777;
+  // mtime kept: git's index in a copied workspace then still matches its files.
+  const base = { name, mode: m, mtime: st.mtime, ...ids };
+  if (st.isDirectory()) {
+    out.push({ entry: { ...base, type: 'directory' } });
+    const names = (await readdir(host)).sort();
+    const stats = await Promise.all(names.map((n) => lstat(path.join(host, n))));
+    for (const [i, n] of names.entries()) await add(path.join(host, n), `${name}/${n}`, stats[i]!, ids, undefined, out);
   } else if (st.isSymbolicLink()) {
-    await add({ name, type: 'symlink', linkname: await readlink(host), mode: 0o777, mtime: st.mtime, ...ids });
+    out.push({ entry: { ...base, mode: 0o777, type: 'symlink', linkname: await readlink(host) } });
   } else if (st.isFile()) {
-    await new Promise<void>((resolve, reject) => {
-      // mtime kept: git's index in a copied workspace then still matches its files.
-      const entry = pack.entry({ name, type: "file", mode: m, size: st.size, mtime: st.mtime, ...ids } as tar.Header, (err) => (err ? reject(err) : resolve()));
-      createReadStream(host).on('error', reject).pipe(entry);
-    });
+    const entry: TarEntry = { ...base, type: 'file', size: st.size };
+    if (st.size <= SMALL) {
+      out.push({ entry, read: host });
+    } else {
+      out.push({ entry, stream: host });
+    }
   }
   // Sockets, fifos and devices are not copied.
 }

@@ -1,0 +1,66 @@
+// For the e2e tier: the real Claude Code in a bottle, talking to a mock API
+// on this host. The guest reaches only its network's gateway, known once the
+// bottle starts, so an in-house plugin in the project's bottle.config.mjs
+// points ANTHROPIC_BASE_URL at `http://<gateway>:<port>` in the `exec` hook.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TEST_IMAGE, type Project } from './cli.ts';
+
+/** What Claude Code needs to run headless against a mock, and nothing else. */
+export const CLAUDE_ENV: Record<string, string> = {
+  ANTHROPIC_API_KEY: 'sk-ant-mock-not-a-real-key',
+  IS_SANDBOX: '1',
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  DISABLE_AUTOUPDATER: '1',
+  DISABLE_TELEMETRY: '1',
+  // One retry, not ten with back-off: a mock that cannot be reached (or a
+  // scripted API error) fails the run in seconds instead of minutes.
+  CLAUDE_CODE_MAX_RETRIES: '1',
+};
+
+export interface ClaudeAgent {
+  prompt?: string;
+  skills?: string[];
+  env?: Record<string, string>;
+  workspace?: 'copy' | 'mount' | 'none';
+}
+
+/**
+ * Writes bottle.config.mjs in the project: one agent in bottle `dev` on the
+ * test image, `skillsDir: '../skills'` (next to the project dir, so skills
+ * reach the guest only through the skills plugin, never with the workspace),
+ * CLAUDE_ENV plus `env`, and the plugin that aims Claude Code at the mock
+ * listening on `port` on the host.
+ */
+export function writeClaudeConfig(p: Project, agent: string, port: number, a: ClaudeAgent = {}): void {
+  const config = {
+    image: TEST_IMAGE,
+    skillsDir: '../skills',
+    agents: { [agent]: { bottle: 'dev', prompt: a.prompt ?? '', skills: a.skills ?? [] } },
+    bottles: { dev: { workspace: a.workspace ?? 'copy', env: { ...CLAUDE_ENV, ...a.env } } },
+  };
+  const src = `// Written by test/helpers/e2e.ts.
+const config = ${JSON.stringify(config, null, 2)};
+config.plugins = [
+  {
+    name: 'mock-api',
+    apply(hooks) {
+      hooks.exec.tapPromise('mock-api', async (spec, ctx) => {
+        // ctx.network is absent while planning, set when the bottle really starts.
+        if (ctx.network) spec.env.ANTHROPIC_BASE_URL = \`http://\${ctx.network.gateway}:${port}\`;
+        return spec;
+      });
+    },
+  },
+];
+export default config;
+`;
+  writeFileSync(path.join(p.dir, 'bottle.config.mjs'), src);
+}
+
+/** Creates `<project>/../skills/<name>/SKILL.md` with the front matter Claude Code lists skills by. */
+export function writeSkill(p: Project, name: string, description: string, body = ''): void {
+  const dir = path.join(p.dir, '..', 'skills', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'SKILL.md'), `---\nname: ${name}\ndescription: ${description}\n---\n\n${body}\n`);
+}
