@@ -61,7 +61,7 @@ export function attachProgress(bus: Bus, opts: ProgressOptions = {}): () => void
     if (tty && active) {
       note = e.message.trim();
       draw();
-    } else if (!tty) {
+    } else {
       out.write(`  ${e.message}\n`);
     }
   };

@@ -53,6 +53,7 @@ export class Kernel {
   #undo = new UndoStack();
   #signal: AbortSignal;
   #slug: string;
+  #baseExec: ExecSpec | undefined;
 
   constructor(opts: KernelOptions) {
     this.#opts = opts;
@@ -80,7 +81,9 @@ export class Kernel {
     const hook = this.hooks[hookName] as unknown as { intercept(i: object): void };
     hook.intercept({
       register: (tap: { name: string; type: string; fn: (...a: unknown[]) => unknown }) => {
-        const inner = tap.fn;
+        const original = tap.fn;
+        // Each tap sees its own context: its undos and warnings carry its name.
+        const inner = (...args: unknown[]) => original(...args.map((a) => this.#ownContext(a, tap.name)));
         const title = `${tap.name}: ${hookName}`;
         const wrap = (e: unknown) => wrapPluginError(e, tap.name, hookName);
         if (tap.type === 'promise') {
@@ -112,6 +115,18 @@ export class Kernel {
         return tap;
       },
     });
+  }
+
+  #ownContext(arg: unknown, plugin: string): unknown {
+    if (!arg || typeof arg !== 'object') return arg;
+    const c = arg as Partial<StartContext & PlanContext>;
+    if (typeof c.onUndo === 'function') {
+      return { ...c, onUndo: (label: string, run: () => Promise<void> | void) => this.#undo.push({ label: `${plugin}: ${label}`, plugin, run }) };
+    }
+    if (typeof c.warn === 'function' && 'agent' in c) {
+      return { ...c, warn: (message: string) => this.bus.emit('warn', { message, plugin }) };
+    }
+    return arg;
   }
 
   /** Runs `plan` and the pure `exec` waterfall. No side effects: `bottle plan` is this. */
@@ -153,14 +168,20 @@ export class Kernel {
     this.phase = 'planning';
     await this.hooks.plan.promise(draft, ctx);
     checkDraft(draft);
-    draft.exec = await this.#execSpec(draft, undefined);
+    // The run-time exec pass starts again from this, not from its own output.
+    this.#baseExec = structuredClone(draft.exec);
+    draft.exec = await this.#execSpec(draft.exec, draft, undefined);
     return deepFreeze(draft);
   }
 
-  async #execSpec(plan: Plan, network: NetworkInfo | undefined): Promise<ExecSpec> {
+  async #execSpec(from: ExecSpec, plan: Plan, network: NetworkInfo | undefined): Promise<ExecSpec> {
     const ctx: ExecContext = { plan, ...(network ? { network } : {}) };
-    const base: ExecSpec = { ...plan.exec, argv: [...plan.exec.argv], env: { ...plan.exec.env } };
-    return this.hooks.exec.promise(base, ctx);
+    const spec = await this.hooks.exec.promise(structuredClone(from), ctx);
+    // The agent always runs as node: root in the guest could undo its isolation.
+    if (spec.user !== 'node') {
+      throw new BottleError(`the exec hook set the agent's user to "${spec.user}"; the agent always runs as node`, { code: 'PLUGIN', hook: 'exec' });
+    }
+    return spec;
   }
 
   /** The whole life of a bottle. Never throws: failures come back in the result, after teardown. */
@@ -223,7 +244,7 @@ export class Kernel {
       await this.hooks.provision.promise(guestCtx);
       this.#checkAborted();
 
-      const spec = await this.#execSpec(p, network);
+      const spec = await this.#execSpec(this.#baseExec!, p, network);
       this.phase = 'running';
       this.bus.emit('log', { message: `running ${spec.argv.join(' ')}` });
       exitCode = await backend.attach(guest, spec, this.#signal);

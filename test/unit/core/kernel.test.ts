@@ -116,7 +116,7 @@ describe('kernel lifecycle', () => {
     backend.failing.set('removeGuest', new Error('engine gone'));
     const { k, stateRoot } = kernel([recorder('a', log), breaker], backend);
     const r = await k.run(['true']);
-    expect(r.teardownFailures.map((f) => f.label)).toEqual(['remove guest', 'breaker undo', 'breaker: teardown']);
+    expect(r.teardownFailures.map((f) => [f.label, f.plugin])).toEqual([['remove guest', undefined], ['breaker: breaker undo', 'breaker'], ['breaker: teardown', 'breaker']]);
     // Every later step still ran: network removed, a's undo and teardown, state dir gone.
     expect(backend.methods()).toContain('removeNetwork');
     expect(log.slice(-2)).toEqual(['a:undo', 'a:teardown']);
@@ -148,6 +148,47 @@ describe('kernel lifecycle', () => {
     expect(r.outcome).toBe('signal');
     expect(r.exitCode).toBe(130);
     expect(backend.methods().slice(-2)).toEqual(['removeGuest', 'removeNetwork']);
+  });
+
+  it('the run-time exec pass starts from the planned spec, not from its own output', async () => {
+    const flag: BottlePlugin = {
+      name: 'flag',
+      apply(hooks) {
+        hooks.exec.tapPromise('flag', async (spec, ctx) => {
+          spec.argv.push('--flag');
+          spec.env.GW = ctx.network?.gateway ?? 'unknown';
+          return spec;
+        });
+      },
+    };
+    const { k, backend } = kernel([flag]);
+    await k.run(['claude']);
+    const attach = backend.calls.find((c) => c.method === 'attach')!.args[0] as { argv: string[]; env: Record<string, string> };
+    expect(attach.argv).toEqual(['claude', '--flag']);
+    expect(attach.env.GW).toBe('10.213.5.1');
+  });
+
+  it('refuses an exec hook that makes the agent run as root', async () => {
+    const root: BottlePlugin = {
+      name: 'root',
+      apply(hooks) {
+        hooks.exec.tapPromise('root', async (spec) => ({ ...spec, user: 'root' }));
+      },
+    };
+    const { k, backend } = kernel([root]);
+    const r = await k.run(['true']);
+    expect(r.exitCode).toBe(1);
+    expect((r.error as Error).message).toContain('the agent always runs as node');
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('a warning from a plan tap carries its plugin name', async () => {
+    const warner: BottlePlugin = { name: 'warner', apply(hooks) { hooks.plan.tapPromise('warner', async (_d, ctx) => ctx.warn('careful')); } };
+    const { k } = kernel([warner]);
+    const seen: unknown[] = [];
+    k.bus.on('warn', (w) => seen.push(w));
+    await k.plan();
+    expect(seen).toEqual([{ message: 'careful', plugin: 'warner' }]);
   });
 
   it('runs only once', async () => {
