@@ -270,13 +270,13 @@ export class Kernel {
     const { failed, warned } = parseMarkers(r.stderr);
     for (const w of warned) {
       const c = p.commands[w.step as number]!;
-      this.bus.emit('warn', { plugin: c.plugin, message: `\`${c.argv.join(' ')}\` failed in the guest (exit ${w.exitCode}); going on` });
+      this.bus.emit('warn', { plugin: c.plugin, message: `\`${c.title ?? c.argv.join(' ')}\` failed in the guest (exit ${w.exitCode}); going on` });
     }
     if (r.exitCode === 0) return;
     const detail = r.stderr.split('\n').filter((l) => l && !l.startsWith('__bottle_')).slice(-3).join(' / ');
     if (failed && failed.step !== 'tar') {
       const c = p.commands[failed.step]!;
-      throw new BottleError(`\`${c.argv.join(' ')}\` failed in the guest (exit ${failed.exitCode})${detail ? `: ${detail}` : ''}`, { code: 'PLUGIN', plugin: c.plugin, hook: 'provision' });
+      throw new BottleError(`\`${c.title ?? c.argv.join(' ')}\` failed in the guest (exit ${failed.exitCode})${detail ? `: ${detail}` : ''}`, { code: 'PLUGIN', plugin: c.plugin, hook: 'provision' });
     }
     throw new BottleError(`copying files into the guest failed${detail ? `: ${detail}` : ''}`, { code: 'BACKEND', hint: 'check that the agent image has GNU tar and that the files are readable' });
   }

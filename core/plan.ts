@@ -24,6 +24,8 @@ export interface GuestFile {
 /** A command run in the guest after the files are in, all of them in one exec. */
 export interface GuestCommand {
   argv: string[];
+  /** What messages call it, when the argv is a long script: `update-ca-certificates`. */
+  title?: string;
   user: GuestOwner;
   /** Extra environment for this command only. */
   env?: Record<string, string>;

@@ -1,0 +1,107 @@
+// ca: the bottle's own certificate authority, for plugins that intercept TLS
+// (egress). Not a built-in on its own: a plugin that needs it gets it injected
+// and calls `request()` from its plan tap. Only then does this plugin's LATE
+// plan tap make the CA (in memory: a key is computation, not a side effect)
+// and declare its cert in the guest's trust store, the one post-command that
+// installs it (which must report exactly "1 added"), and the environment that
+// points common clients at the bundle. The CA key never leaves this process:
+// not on disk, not in the plan, not in the guest.
+import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
+import { createAuthority, type AuthorityOptions, type BottleAuthority } from './authority.ts';
+
+export { createAuthority, type AuthorityOptions, type BottleAuthority } from './authority.ts';
+
+/** Where the CA certificate goes in the guest (update-ca-certificates picks up *.crt here). */
+export const CA_GUEST_PATH = '/usr/local/share/ca-certificates/claude-bottle.crt';
+/** The system bundle update-ca-certificates (re)writes, with our CA in it. */
+export const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** The guest environment that makes common clients trust the bundle. */
+export const CA_ENV: Readonly<Record<string, string>> = Object.freeze({
+  NODE_EXTRA_CA_CERTS: CA_GUEST_PATH,
+  SSL_CERT_FILE: CA_BUNDLE,
+  REQUESTS_CA_BUNDLE: CA_BUNDLE,
+  CURL_CA_BUNDLE: CA_BUNDLE,
+  GIT_SSL_CAINFO: CA_BUNDLE,
+});
+
+/**
+ * Installs the CA and fails unless update-ca-certificates says exactly
+ * "1 added": our cert and nothing else, so a missing tool, a cert it did not
+ * pick up, or a stale trust store each stop the bottle. The last stderr line
+ * is what the kernel's error shows.
+ */
+export const CA_INSTALL_SCRIPT =
+  `command -v update-ca-certificates >/dev/null || { echo 'the bottle CA is not trusted: update-ca-certificates not found (the image needs the ca-certificates package)' >&2; exit 1; }; ` +
+  `out=$(update-ca-certificates 2>&1); st=$?; ` +
+  `if [ "$st" -eq 0 ] && printf '%s\\n' "$out" | grep -q '^1 added, '; then exit 0; fi; ` +
+  `printf '%s\\n' "$out" "the bottle CA is not trusted: update-ca-certificates exited $st without reporting \\"1 added\\"" >&2; ` +
+  `exit 1`;
+
+export interface CaPlugin extends BottlePlugin {
+  /** The CA made in plan; throws when nothing requested it or plan has not run yet. */
+  authority(): BottleAuthority;
+  /** Called from another plugin's plan tap (before ca's LATE one): this bottle needs the CA. */
+  request(): void;
+}
+
+export interface CaPluginOptions {
+  /** Options of the authority (CN, cache size); the CN defaults to `claude-bottle CA <slug>`. */
+  authority?: AuthorityOptions;
+}
+
+export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
+  let requested = false;
+  /** True between ca's own plan tap and the next plan: a request then comes too late. */
+  let closed = false;
+  let authority: BottleAuthority | undefined;
+
+  return {
+    name: 'ca',
+    authority(): BottleAuthority {
+      if (!authority) {
+        throw new Error(
+          closed
+            ? 'ca: no CA was made for this bottle: no plugin called ca.request() in its plan tap'
+            : 'ca: authority() was called before the plan hook made the CA (call ca.request() in plan, use authority() from preStart on)',
+        );
+      }
+      return authority;
+    },
+    request(): void {
+      if (closed) {
+        throw new Error('ca: request() came after the CA was planned: call it from a plan tap that runs before ca\'s (stage below STAGE.LATE)');
+      }
+      requested = true;
+    },
+    apply(hooks) {
+      // Each plan starts afresh (a sync tap: no progress step of its own).
+      hooks.plan.tap({ name: 'ca', stage: Number.MIN_SAFE_INTEGER }, () => {
+        requested = false;
+        closed = false;
+        authority = undefined;
+      });
+
+      hooks.plan.tapPromise({ name: 'ca', stage: STAGE.LATE }, async (draft, ctx) => {
+        closed = true;
+        if (!requested) return;
+        authority = createAuthority({ commonName: `claude-bottle CA ${draft.slug}`, ...opts.authority });
+        draft.files.push({ guestPath: CA_GUEST_PATH, content: authority.certPem, owner: 'root', mode: 0o644, plugin: 'ca' });
+        draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT], title: 'update-ca-certificates', user: 'root', plugin: 'ca' });
+        for (const [k, v] of Object.entries(CA_ENV)) {
+          const had = draft.env[k];
+          if (had !== undefined && had !== v) ctx.warn(`ca: the guest's ${k}=${had} is replaced by ${v} so clients trust the bottle's CA`);
+          draft.env[k] = v;
+        }
+      });
+
+      hooks.preStart.tapPromise('ca', async (ctx) => {
+        if (!authority) return;
+        // The shared leaf key, made in the background while the guest starts.
+        authority.warm().catch((e: unknown) => ctx.bus.emit('warn', { plugin: 'ca', message: `making the leaf key ahead of time failed (${String(e)}); it will be made on first use` }));
+        ctx.bus.emit('log', { plugin: 'ca', message: `CA ${authority.commonName}, SHA-256 fingerprint ${authority.fingerprint256}` });
+        ctx.bus.emit('audit', { type: 'ca.created', plugin: 'ca', fingerprint256: authority.fingerprint256 });
+      });
+    },
+  };
+}
