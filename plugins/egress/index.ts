@@ -1,0 +1,119 @@
+// egress: the bottle's only door to the network. A proxy per bottle on the
+// gateway (the one address the guest reaches): an allowlist, TLS interception
+// with the bottle's CA, credential injection per route (the guest holds only
+// placeholders), and DLP on what leaves. No `egress` key: no door at all.
+import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import type { BottlePlugin } from '../../core/hooks.ts';
+import type { CaPlugin } from '../ca/index.ts';
+import type { EgressConfig } from './config.ts';
+import { createScanner, DEFAULT_MAX_BODY_BYTES } from './dlp/index.ts';
+import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
+import { startProxy } from './proxy.ts';
+import type { Route } from './types.ts';
+
+export { egressShape } from './config.ts';
+
+/** The proxy's port on the bottle's own gateway address (no other service shares that address). */
+export const EGRESS_PORT = 3128;
+
+const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+
+export interface EgressOptions {
+  /** The bottle's CA (the `ca` plugin), which signs the leaf certificates of intercepted hosts. */
+  ca: CaPlugin;
+}
+
+export const egress = (opts: EgressOptions): BottlePlugin => {
+  // What the plan must not carry (it is printed by `bottle plan`): the real tokens.
+  let routes: Route[] = [];
+  let allow: string[] = [];
+  let dlp: { on: boolean; maxBodyBytes: number; oversize: 'block' | 'pass' } = { on: true, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, oversize: 'block' };
+  let enabled = false;
+
+  return {
+    name: 'egress',
+    dependencies: ['ca'],
+    apply(hooks) {
+      hooks.plan.tapPromise('egress', async (draft, ctx) => {
+        const cfg = (ctx.bottleConfig as { egress?: EgressConfig }).egress;
+        if (!cfg) return;
+        enabled = true;
+        const at = `bottles.${draft.bottle}.egress`;
+        allow = cfg.allow.map((p, i) => {
+          try {
+            return validatePattern(p);
+          } catch (e) {
+            throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message, 'use an exact host or `*.example.com`');
+          }
+        });
+        routes = cfg.routes.map((r, i) => {
+          const host = canonicalHost(r.host);
+          if (!host) throw ctx.configError(`${at}.routes[${i}].host`, `"${r.host}" is not a host name`);
+          const route: Route = { host };
+          if (r.upstream) route.upstream = r.upstream;
+          if (r.inject) {
+            const token = ctx.hostEnv[r.inject.env];
+            if (!token) {
+              throw ctx.configError(`${at}.routes[${i}].inject.env`, `${r.inject.env} is not set in the environment`, `export ${r.inject.env}=... before \`bottle run\`; the guest only ever sees a placeholder`);
+            }
+            const placeholder = `bottle-placeholder-${randomBytes(12).toString('hex')}`;
+            route.inject = { header: r.inject.header.toLowerCase(), value: r.inject.format ? r.inject.format.replace('{token}', token) : token, placeholder };
+            // The guest's clients find a token where they expect one; it is worth nothing outside the proxy.
+            draft.env[r.inject.env] = placeholder;
+          }
+          return route;
+        });
+        const hosts = new Set(routes.map((r) => r.host));
+        if (hosts.size !== routes.length) throw ctx.configError(`${at}.routes`, 'two routes name the same host');
+        const d = cfg.dlp;
+        dlp = d === false ? { on: false, maxBodyBytes: 0, oversize: 'pass' } : { on: true, maxBodyBytes: (d === true ? undefined : d.maxBodyBytes) ?? DEFAULT_MAX_BODY_BYTES, oversize: d === true ? 'block' : d.oversize };
+        // Interception (routes, DLP) needs the bottle's CA in the guest's trust store.
+        if (dlp.on || routes.length) opts.ca.request();
+        draft.daemons.push({
+          name: 'egress',
+          plugin: 'egress',
+          description: `HTTP(S) proxy on <gateway>:${EGRESS_PORT}: ${allow.length} allowed pattern(s), ${routes.length} route(s), DLP ${dlp.on ? 'on' : 'off'}`,
+        });
+      });
+
+      hooks.preStart.tapPromise('egress', async (ctx) => {
+        if (!enabled) return;
+        const policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
+        const hostAddrs = Object.values(networkInterfaces()).flat().map((a) => a?.address).filter((a): a is string => Boolean(a));
+        const plain = dlp.on ? createScanner() : undefined;
+        const byHost = new Map(routes.map((r) => [r.host, createScanner(r.inject ? { allowed: [r.inject.value] } : {})]));
+        const proxy = await startProxy({
+          host: ctx.network.gateway,
+          port: EGRESS_PORT,
+          policy,
+          routes,
+          authority: opts.ca.authority(),
+          ...(plain ? { scanner: plain, scannerFor: (host: string) => byHost.get(host) ?? plain } : {}),
+          maxBodyBytes: dlp.maxBodyBytes,
+          oversize: dlp.oversize,
+          onAudit: (e) => ctx.bus.emit('audit', { plugin: 'egress', ...e }),
+          forbiddenAddress: (ip) => isForbiddenAddress(ip, hostAddrs),
+        });
+        ctx.onUndo('stop egress proxy', () => proxy.close());
+        ctx.bus.emit('log', { plugin: 'egress', message: `egress proxy on ${proxy.host}:${proxy.port}` });
+      });
+
+      hooks.exec.tapPromise('egress', async (spec, ctx) => {
+        if (!enabled) return spec;
+        const url = `http://${ctx.network?.gateway ?? '<gateway>'}:${EGRESS_PORT}`;
+        for (const v of PROXY_VARS) spec.env[v] = url;
+        // The other daemons on the gateway (git gate, supervise) are reached directly.
+        const noProxy = ['localhost', '127.0.0.1', ctx.network?.gateway ?? '<gateway>'].join(',');
+        spec.env.NO_PROXY = noProxy;
+        spec.env.no_proxy = noProxy;
+        return spec;
+      });
+
+      hooks.teardown.tapPromise('egress', async () => {
+        // Forget the real tokens as soon as the bottle is gone.
+        routes = [];
+      });
+    },
+  };
+};
