@@ -73,6 +73,8 @@ export default {
   agents: { ${JSON.stringify(agent)}: { bottle: 'dev' } },
   bottles: { dev: { workspace: 'none' } },
   plugins: [ca, requester],
+  // This test's own ca instance stands in for the built-in one (and egress, which needs it).
+  disable: ['egress', 'ca'],
 };
 `,
   );
