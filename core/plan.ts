@@ -83,4 +83,9 @@ export interface PlanDraft {
 export type Plan = Readonly<PlanDraft>;
 
 export const GUEST_HOME = '/home/node';
+/**
+ * The guest's name for its network's gateway (in its /etc/hosts), where the
+ * host daemons listen: a plan can name it before the gateway's address is known.
+ */
+export const GUEST_GATEWAY_HOST = 'bottle-gateway';
 export const GUEST_WORKSPACE = '/home/node/workspace';

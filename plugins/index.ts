@@ -3,7 +3,8 @@
 import type { BottlePlugin } from '../core/hooks.ts';
 import { caPlugin } from './ca/index.ts';
 import { egress, egressShape } from './egress/index.ts';
-import { gitShape, gitUser } from './git-user/index.ts';
+import { gitShape } from './git-gate/config.ts';
+import { gitUser } from './git-user/index.ts';
 import { prompt, promptAgentShape } from './prompt/index.ts';
 import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
 import { workspace } from './workspace/index.ts';

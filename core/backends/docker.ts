@@ -3,7 +3,7 @@
 // capabilities it does not need, no IPv6, no default route), all labelled.
 import { execa } from 'execa';
 import { BottleError } from '../errors.ts';
-import type { ExecSpec } from '../plan.ts';
+import { GUEST_GATEWAY_HOST, type ExecSpec } from '../plan.ts';
 import { DockerCli, dockerError, isNotFound } from './docker-cli.ts';
 import { pickSubnet } from './subnet.ts';
 import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, NetworkInfo } from './types.ts';
@@ -86,6 +86,7 @@ export class DockerBackend implements Backend {
       '--name', name,
       '--hostname', 'bottle',
       '--network', spec.network.name,
+      '--add-host', `${GUEST_GATEWAY_HOST}:${spec.network.gateway}`,
       // The idle main process is root: with no-new-privileges, execs as root
       // only get the capabilities above when the container's user is root.
       // Every exec names its user; the agent's is always 1000.

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { BottlePlugin } from '../../core/hooks.ts';
+import { GUEST_GATEWAY_HOST } from '../../core/plan.ts';
 import type { CaPlugin } from '../ca/index.ts';
 import type { EgressConfig } from './config.ts';
 import { createScanner, DEFAULT_MAX_BODY_BYTES } from './dlp/index.ts';
@@ -104,7 +105,7 @@ export const egress = (opts: EgressOptions): BottlePlugin => {
         const url = `http://${ctx.network?.gateway ?? '<gateway>'}:${EGRESS_PORT}`;
         for (const v of PROXY_VARS) spec.env[v] = url;
         // The other daemons on the gateway (git gate, supervise) are reached directly.
-        const noProxy = ['localhost', '127.0.0.1', ctx.network?.gateway ?? '<gateway>'].join(',');
+        const noProxy = ['localhost', '127.0.0.1', GUEST_GATEWAY_HOST, ctx.network?.gateway ?? '<gateway>'].join(',');
         spec.env.NO_PROXY = noProxy;
         spec.env.no_proxy = noProxy;
         return spec;

@@ -1,21 +1,11 @@
 // git-user: the guest's git identity, `git config --global user.name/email`
 // run as node with HOME=/home/node; either key alone works; nothing when unset.
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { gitUserSchema } from './schema.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import { GUEST_HOME } from '../../core/plan.ts';
 
-export const gitUserSchema = z
-  .strictObject({
-    name: z.string().min(1).optional().describe('user.name for commits made in the bottle.'),
-    email: z.string().min(1).optional().describe('user.email for commits made in the bottle.'),
-  })
-  .describe('The git identity of the agent.');
-
-/** The bottle's `git` key. The git gate adds `remotes` and `policy` beside `user`. */
-export const gitShape = {
-  git: z.strictObject({ user: gitUserSchema.optional() }).optional().describe('Git inside the bottle.'),
-};
-type GitFields = z.output<z.ZodObject<typeof gitShape>>;
+type GitFields = { git?: { user?: z.output<typeof gitUserSchema> } };
 
 export const gitUser = (): BottlePlugin => ({
   name: 'git-user',

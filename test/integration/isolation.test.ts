@@ -42,6 +42,8 @@ describe.skipIf(!dockerAvailable)('guest network isolation', () => {
         ...(registryIp ? [`if curl -s -m 3 -o /dev/null https://${registryIp}/ 2>/dev/null; then echo "registry reached"; else echo "registry blocked"; fi`] : []),
         `if getent hosts ${registryHost} >/dev/null; then echo "dns resolved"; else echo "dns failed"; fi`,
         `if ip route add default via $gw 2>/dev/null; then echo "route restored"; else echo "route refused"; fi`,
+        // The daemons' address has a name in the guest's /etc/hosts.
+        `if [ "$(getent hosts bottle-gateway | awk '{print $1}')" = "$gw" ]; then echo "gateway named"; fi`,
       ].join('\n');
       const r = await bottle(p, ['run', '--', 'sh', '-c', script]);
       expect(r.exitCode).toBe(0);
@@ -51,6 +53,7 @@ describe.skipIf(!dockerAvailable)('guest network isolation', () => {
       if (registryIp) expect(lines).toContain('registry blocked');
       expect(lines).toContain('dns failed');
       expect(lines).toContain('route refused');
+      expect(lines).toContain('gateway named');
     } finally {
       p.cleanup();
     }
