@@ -4,17 +4,18 @@ import type { BottlePlugin } from '../core/hooks.ts';
 import { caPlugin } from './ca/index.ts';
 import { egress, egressShape } from './egress/index.ts';
 import { gitShape } from './git-gate/config.ts';
+import { gitGate } from './git-gate/index.ts';
 import { gitUser } from './git-user/index.ts';
 import { prompt, promptAgentShape } from './prompt/index.ts';
 import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
 import { workspace } from './workspace/index.ts';
 
-export { caPlugin, egress, gitUser, prompt, skills, workspace };
+export { caPlugin, egress, gitGate, gitUser, prompt, skills, workspace };
 
 export function builtinPlugins(): BottlePlugin[] {
   // The egress proxy gets the bottle's CA by injection: one CA per kernel.
   const ca = caPlugin();
-  return [workspace(), prompt(), skills(), gitUser(), egress({ ca }), ca];
+  return [workspace(), prompt(), skills(), gitUser(), gitGate(), egress({ ca }), ca];
 }
 
 /** Config keys the built-ins add to the schema (they are accepted even when the plugin is disabled). */

@@ -1,0 +1,88 @@
+// git-gate: the agent works on real repositories without holding a key. Each
+// remote's upstream URL is rewritten in the guest's gitconfig to the gate on
+// the gateway; the gate (a daemon in the `bottle` process) keeps a bare repo
+// per remote, fetches from the upstream, checks every push against the
+// policy and DLP, and pushes on with the remote's key, which never leaves
+// the host.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import type { BottlePlugin } from '../../core/hooks.ts';
+import { resolveUserPath } from '../../core/paths.ts';
+import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
+import { createScanner } from '../egress/dlp/index.ts';
+import type { GitConfig } from './config.ts';
+import { startGate, type GateRemote } from './gate.ts';
+
+export { gitShape } from './config.ts';
+
+/** The gate's port on the bottle's own gateway address. */
+export const GATE_PORT = 9418;
+
+/** What the guest's git talks to instead of `remote.upstream`. */
+export const gateUrl = (name: string) => `http://${GUEST_GATEWAY_HOST}:${GATE_PORT}/${name}.git`;
+
+export const gitGate = (): BottlePlugin => {
+  let remotes: GateRemote[] = [];
+  let policy: GitConfig['policy'] | undefined;
+
+  return {
+    name: 'git-gate',
+    apply(hooks) {
+      hooks.plan.tapPromise('git-gate', async (draft, ctx) => {
+        const cfg = (ctx.bottleConfig as { git?: GitConfig }).git;
+        const entries = Object.entries(cfg?.remotes ?? {});
+        if (!cfg || !entries.length) return;
+        policy = cfg.policy;
+        const at = `bottles.${draft.bottle}.git.remotes`;
+        remotes = [];
+        for (const [name, r] of entries) {
+          const identityFile = resolveUserPath(r.identityFile, draft.configDir, ctx.hostEnv.HOME);
+          const knownHosts = resolveUserPath(r.knownHosts ?? '~/.ssh/known_hosts', draft.configDir, ctx.hostEnv.HOME);
+          if (!(await readable(identityFile))) {
+            throw ctx.configError(`${at}.${name}.identityFile`, `cannot read ${identityFile}`, 'name the private key the gate should push with (it stays on this machine)');
+          }
+          if (!(await readable(knownHosts))) {
+            throw ctx.configError(`${at}.${name}.${r.knownHosts ? 'knownHosts' : 'upstream'}`, `no known_hosts file at ${knownHosts}: the upstream's host key cannot be checked`, 'add the host key (ssh-keyscan HOST >> ~/.ssh/known_hosts, after checking it) or set knownHosts');
+          }
+          remotes.push({ name, upstream: r.upstream, identityFile, knownHosts });
+          // The agent keeps using the real URL; its git goes to the gate instead.
+          draft.commands.push({
+            argv: ['git', 'config', '--global', '--add', `url.${gateUrl(name)}.insteadOf`, r.upstream],
+            user: 'node',
+            env: { HOME: GUEST_HOME },
+            plugin: 'git-gate',
+          });
+        }
+        draft.daemons.push({
+          name: 'git-gate',
+          plugin: 'git-gate',
+          description: `git smart HTTP on <gateway>:${GATE_PORT} for ${remotes.map((r) => r.name).join(', ')}; push to ${policy.push.join(', ')}; protected ${policy.protected.join(', ')}`,
+        });
+      });
+
+      hooks.preStart.tapPromise('git-gate', async (ctx) => {
+        if (!remotes.length || !policy) return;
+        const gate = await startGate({
+          host: ctx.network.gateway,
+          port: GATE_PORT,
+          stateDir: ctx.stateDir,
+          remotes,
+          policy,
+          scanner: createScanner(),
+          onAudit: (e) => ctx.bus.emit('audit', { plugin: 'git-gate', ...e }),
+        });
+        ctx.onUndo('stop git gate', () => gate.close());
+        ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${gate.host}:${gate.port}` });
+      });
+    },
+  };
+};
+
+async function readable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
