@@ -25,7 +25,7 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
       image: expect.any(String),
       env: { A: 'b' },
       exec: { argv: ['claude'], user: 'node', workdir: '/home/node/workspace' },
-      plugins: ['workspace', 'prompt', 'skills', 'git-user', 'egress', 'ca'],
+      plugins: ['workspace', 'prompt', 'skills', 'git-user', 'git-gate', 'egress', 'ca'],
     });
     expect(plan.slug).toMatch(new RegExp(`^${agent}-[a-z0-9]{5}$`));
     expect(plan.files[0]).toEqual({ guestPath: '/home/node/workspace', owner: 'node', source: p.dir, plugin: 'workspace' });
