@@ -89,7 +89,14 @@ export async function startGate(o: GateOptions): Promise<Gate> {
   }
   const gitBin = o.bin?.git;
   const scanLimits: ScanLimits = { ...DEFAULT_SCAN_LIMITS, ...o.scanLimits };
-  const rules: RefRules = refRules(o.policy);
+  const policyRules: RefRules = refRules(o.policy);
+  // One-time exceptions a human approved (supervise's request_push): the next
+  // push of that branch skips the ref rules (not DLP), then the exception is spent.
+  const exceptions = new Set<string>();
+  const rules: RefRules = {
+    refusal: (u) => (exceptions.has(u.ref) ? undefined : policyRules.refusal(u)),
+    isProtected: (ref) => !exceptions.has(ref) && policyRules.isProtected(ref),
+  };
   const maxPack = o.policy.maxPackBytes;
   // A refused push is read to its end before the connection is reused: git's
   // HTTP client shows the answer only once it has sent everything. Past this
@@ -229,7 +236,10 @@ export async function startGate(o: GateOptions): Promise<Gate> {
     const porcelain = res.stdout.toString().split('\n');
     const relayed = stderr.filter((l) => l.startsWith('remote:')).map((l) => `upstream ${l}`);
     if (res.code === 0) {
-      for (const u of updates) audit({ type: 'git.push', remote: r.cfg.name, ref: u.ref, upstream: r.cfg.upstream, ...(isZero(u.new) ? {} : { commit: u.new }) });
+      for (const u of updates) {
+        audit({ type: 'git.push', remote: r.cfg.name, ref: u.ref, upstream: r.cfg.upstream, ...(isZero(u.new) ? {} : { commit: u.new }), ...(exceptions.has(u.ref) ? { exception: true } : {}) });
+        exceptions.delete(u.ref);
+      }
       return { ok: true, lines: [...relayed, `git-gate: pushed to ${r.cfg.upstream}: ${updates.map((u) => u.ref.replace(/^refs\/heads\//, '')).join(', ')}`] };
     }
     const rejected = porcelain.filter((l) => l.startsWith('!'));
@@ -525,6 +535,12 @@ export async function startGate(o: GateOptions): Promise<Gate> {
     port: addr.port,
     host: o.host,
     url: (name) => `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${addr.port}/${name}.git`,
+    allowOnce(ref) {
+      const full = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
+      if (!full.startsWith('refs/heads/')) throw new Error(`git-gate: only a branch can be excepted, not ${ref}`);
+      exceptions.add(full);
+      return full;
+    },
     close() {
       closing ??= (async () => {
         const done = new Promise<void>((resolve) => srv.close(() => resolve()));

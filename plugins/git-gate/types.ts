@@ -66,6 +66,8 @@ export interface Gate {
   host: string;
   /** `http://<host>:<port>/<name>.git`: what the guest's `url.<...>.insteadOf` points at. */
   url(name: string): string;
+  /** A human's one-time exception: the next push of this branch (name or refs/heads/...) skips the ref rules, not DLP. Returns the full ref. */
+  allowOnce(ref: string): string;
   /** Stops serving, kills running git calls, closes the ssh masters; idempotent. */
   close(): Promise<void>;
 }

@@ -183,6 +183,20 @@ describe.skipIf(!HAVE_SSHD)('git gate: push', { timeout: 30_000 }, () => {
     expect(since(n)).toEqual([expect.objectContaining({ type: 'git.refuse', remote: 'app', ref: 'refs/heads/main' })]);
   });
 
+  it('a one-time exception lets the next push of that branch through, once', async () => {
+    const dir = await clone('app');
+    await commit(dir, 'release.txt', 'approved by a human\n');
+    expect((await git(dir, 'push', 'origin', 'HEAD:refs/heads/release')).code).not.toBe(0);
+    expect(gate.allowOnce('release')).toBe('refs/heads/release');
+    const pushed = await git(dir, 'push', 'origin', 'HEAD:refs/heads/release');
+    expect(pushed.code).toBe(0);
+    expect(upstreamRef(app, 'refs/heads/release')).toBeTruthy();
+    await commit(dir, 'again.txt', 'not approved\n');
+    const again = await git(dir, 'push', 'origin', 'HEAD:refs/heads/release');
+    expect(again.code).not.toBe(0);
+    expect(again.out).toMatch(/git-gate: refused: refs\/heads\/release/);
+  });
+
   it('a protected branch takes fast-forwards, but no force-push and no deletion', async () => {
     const dir = await clone('app', 'claude/keep');
     const ff = await commit(dir, 'keep.txt', 'kept\n');
