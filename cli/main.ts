@@ -42,6 +42,24 @@ function program(setCode: (n: number) => void): Command {
     .description('remove what bottles left behind when their `bottle` process died (kill -9, crash, reboot)')
     .action(async () => setCode(await (await import('./commands/lifecycle.ts')).gcCommand()));
 
+  p.command('approvals')
+    .description('list the pending requests of all bottles (supervise): hosts, pushes, questions')
+    .option('--json', 'machine-readable output')
+    .option('--watch', 'keep following them until interrupted')
+    .action(async (o) => setCode(await (await import('./commands/approvals.ts')).approvalsCommand(o)));
+
+  p.command('approve')
+    .description('approve a pending request: an egress host is allowed for the bottle\'s life, a push goes through once')
+    .argument('<id>', 'the request, as `bottle approvals` shows it')
+    .option('--reason <text>', 'a note (for `ask`: your answer)')
+    .action(async (id: string, o) => setCode(await (await import('./commands/approvals.ts')).answerCommand(id, true, o)));
+
+  p.command('deny')
+    .description('deny a pending request; the agent sees your reason')
+    .argument('<id>', 'the request, as `bottle approvals` shows it')
+    .option('--reason <text>', 'why (shown to the agent)')
+    .action(async (id: string, o) => setCode(await (await import('./commands/approvals.ts')).answerCommand(id, false, o)));
+
   withConfig(p.command('doctor'))
     .description('check Node, the Docker engine, the agent image and the state dir; say what to do about each')
     .action(async (o) => setCode(await (await import('./commands/doctor.ts')).doctorCommand(o)));

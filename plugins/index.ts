@@ -8,19 +8,23 @@ import { gitGate } from './git-gate/index.ts';
 import { gitUser } from './git-user/index.ts';
 import { prompt, promptAgentShape } from './prompt/index.ts';
 import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
+import { supervise, superviseShape } from './supervise/index.ts';
 import { workspace } from './workspace/index.ts';
 
-export { caPlugin, egress, gitGate, gitUser, prompt, skills, workspace };
+export { caPlugin, egress, gitGate, gitUser, prompt, skills, supervise, workspace };
 
 export function builtinPlugins(): BottlePlugin[] {
   // The egress proxy gets the bottle's CA by injection: one CA per kernel.
   const ca = caPlugin();
-  return [workspace(), prompt(), skills(), gitUser(), gitGate(), egress({ ca }), ca];
+  const gate = gitGate();
+  const proxy = egress({ ca });
+  // supervise changes the running proxy and gate when a human approves.
+  return [workspace(), prompt(), skills(), gitUser(), gate, proxy, ca, supervise({ egress: proxy, gitGate: gate })];
 }
 
 /** Config keys the built-ins add to the schema (they are accepted even when the plugin is disabled). */
 export const builtinSchemaExtensions = {
   top: { ...skillsTopShape },
   agent: { ...promptAgentShape, ...skillsAgentShape },
-  bottle: { ...gitShape, ...egressShape },
+  bottle: { ...gitShape, ...egressShape, ...superviseShape },
 };

@@ -11,9 +11,18 @@ import type { EgressConfig } from './config.ts';
 import { createScanner, DEFAULT_MAX_BODY_BYTES } from './dlp/index.ts';
 import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
 import { startProxy } from './proxy.ts';
-import type { Route } from './types.ts';
+import type { Authority, Route } from './types.ts';
 
 export { egressShape } from './config.ts';
+
+/** The authority of a proxy that only tunnels: asking it for a certificate is a bug. */
+const NO_INTERCEPTION: Authority = {
+  certPem: '',
+  fingerprint256: '',
+  secureContext() {
+    throw new Error('egress: this bottle intercepts nothing (no routes, DLP off)');
+  },
+};
 
 /** The proxy's port on the bottle's own gateway address (no other service shares that address). */
 export const EGRESS_PORT = 3128;
@@ -25,15 +34,37 @@ export interface EgressOptions {
   ca: CaPlugin;
 }
 
-export const egress = (opts: EgressOptions): BottlePlugin => {
+/** The egress plugin, with what a human's approval may change while the bottle runs. */
+export interface EgressPlugin extends BottlePlugin {
+  /** Adds a host (or `*.` pattern) to the running proxy's allowlist for the bottle's life. */
+  allowHost(pattern: string): void;
+  /** The effective policy, without secrets. */
+  status(): { enabled: boolean; allow: string[]; routes: Array<{ host: string; injects?: string; upstream?: string }>; dlp: boolean };
+}
+
+export const egress = (opts: EgressOptions): EgressPlugin => {
   // What the plan must not carry (it is printed by `bottle plan`): the real tokens.
   let routes: Route[] = [];
   let allow: string[] = [];
   let dlp: { on: boolean; maxBodyBytes: number; oversize: 'block' | 'pass' } = { on: true, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, oversize: 'block' };
   let enabled = false;
+  let intercepts = false;
+  let policy: Allowlist | undefined;
 
   return {
     name: 'egress',
+    allowHost(pattern) {
+      if (!policy) throw new Error('this bottle has no egress proxy running: nothing can be allowed');
+      policy.add(pattern);
+    },
+    status() {
+      return {
+        enabled,
+        allow: policy ? policy.patterns() : [...allow, ...routes.map((r) => r.host)],
+        routes: routes.map((r) => ({ host: r.host, ...(r.inject ? { injects: r.inject.header } : {}), ...(r.upstream ? { upstream: r.upstream } : {}) })),
+        dlp: dlp.on,
+      };
+    },
     dependencies: ['ca'],
     apply(hooks) {
       hooks.plan.tapPromise('egress', async (draft, ctx) => {
@@ -70,7 +101,8 @@ export const egress = (opts: EgressOptions): BottlePlugin => {
         const d = cfg.dlp;
         dlp = d === false ? { on: false, maxBodyBytes: 0, oversize: 'pass' } : { on: true, maxBodyBytes: (d === true ? undefined : d.maxBodyBytes) ?? DEFAULT_MAX_BODY_BYTES, oversize: d === true ? 'block' : d.oversize };
         // Interception (routes, DLP) needs the bottle's CA in the guest's trust store.
-        if (dlp.on || routes.length) opts.ca.request();
+        intercepts = dlp.on || routes.length > 0;
+        if (intercepts) opts.ca.request();
         draft.daemons.push({
           name: 'egress',
           plugin: 'egress',
@@ -80,7 +112,7 @@ export const egress = (opts: EgressOptions): BottlePlugin => {
 
       hooks.preStart.tapPromise('egress', async (ctx) => {
         if (!enabled) return;
-        const policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
+        policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
         const hostAddrs = Object.values(networkInterfaces()).flat().map((a) => a?.address).filter((a): a is string => Boolean(a));
         const plain = dlp.on ? createScanner() : undefined;
         const byHost = new Map(routes.map((r) => [r.host, createScanner(r.inject ? { allowed: [r.inject.value] } : {})]));
@@ -89,7 +121,8 @@ export const egress = (opts: EgressOptions): BottlePlugin => {
           port: EGRESS_PORT,
           policy,
           routes,
-          authority: opts.ca.authority(),
+          // Nothing is intercepted without routes or DLP: every CONNECT is a tunnel.
+          authority: intercepts ? opts.ca.authority() : NO_INTERCEPTION,
           ...(plain ? { scanner: plain, scannerFor: (host: string) => byHost.get(host) ?? plain } : {}),
           maxBodyBytes: dlp.maxBodyBytes,
           oversize: dlp.oversize,
@@ -114,6 +147,7 @@ export const egress = (opts: EgressOptions): BottlePlugin => {
       hooks.teardown.tapPromise('egress', async () => {
         // Forget the real tokens as soon as the bottle is gone.
         routes = [];
+        policy = undefined;
       });
     },
   };

@@ -11,7 +11,8 @@ import { resolveUserPath } from '../../core/paths.ts';
 import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
 import { createScanner } from '../egress/dlp/index.ts';
 import type { GitConfig } from './config.ts';
-import { startGate, type GateRemote } from './gate.ts';
+import { startGate } from './gate.ts';
+import type { Gate, GateRemote } from './types.ts';
 
 export { gitShape } from './config.ts';
 
@@ -21,12 +22,28 @@ export const GATE_PORT = 9418;
 /** What the guest's git talks to instead of `remote.upstream`. */
 export const gateUrl = (name: string) => `http://${GUEST_GATEWAY_HOST}:${GATE_PORT}/${name}.git`;
 
-export const gitGate = (): BottlePlugin => {
+/** The git gate plugin, with what a human's approval may change while the bottle runs. */
+export interface GitGatePlugin extends BottlePlugin {
+  /** A one-time exception: the next push of this branch skips the ref rules (not DLP). */
+  allowPushOnce(ref: string): string;
+  /** The effective policy, without secrets. */
+  status(): { remotes: Array<{ name: string; upstream: string }>; policy?: GitConfig['policy'] };
+}
+
+export const gitGate = (): GitGatePlugin => {
   let remotes: GateRemote[] = [];
   let policy: GitConfig['policy'] | undefined;
+  let gate: Gate | undefined;
 
   return {
     name: 'git-gate',
+    allowPushOnce(ref) {
+      if (!gate) throw new Error('this bottle has no git gate running: there is nothing to push through');
+      return gate.allowOnce(ref);
+    },
+    status() {
+      return { remotes: remotes.map((r) => ({ name: r.name, upstream: r.upstream })), ...(policy ? { policy } : {}) };
+    },
     apply(hooks) {
       hooks.plan.tapPromise('git-gate', async (draft, ctx) => {
         const cfg = (ctx.bottleConfig as { git?: GitConfig }).git;
@@ -62,7 +79,7 @@ export const gitGate = (): BottlePlugin => {
 
       hooks.preStart.tapPromise('git-gate', async (ctx) => {
         if (!remotes.length || !policy) return;
-        const gate = await startGate({
+        gate = await startGate({
           host: ctx.network.gateway,
           port: GATE_PORT,
           stateDir: ctx.stateDir,
@@ -71,8 +88,12 @@ export const gitGate = (): BottlePlugin => {
           scanner: createScanner(),
           onAudit: (e) => ctx.bus.emit('audit', { plugin: 'git-gate', ...e }),
         });
-        ctx.onUndo('stop git gate', () => gate.close());
-        ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${gate.host}:${gate.port}` });
+        const g = gate;
+        ctx.onUndo('stop git gate', async () => {
+          await g.close();
+          gate = undefined;
+        });
+        ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${g.host}:${g.port}` });
       });
     },
   };

@@ -1,0 +1,64 @@
+// supervise: the agent's one honest way to ask for more. An MCP server per
+// bottle on the gateway (tools: bottle_status, request_egress, request_push,
+// ask); the human answers from the host (`bottle approvals`, `approve`,
+// `deny`); an approved host goes into the running proxy, an approved push
+// through the gate once. Registered in the guest with `claude mcp add`.
+import type { BottlePlugin } from '../../core/hooks.ts';
+import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
+import type { EgressPlugin } from '../egress/index.ts';
+import type { GitGatePlugin } from '../git-gate/index.ts';
+import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT, startSupervise } from './server.ts';
+
+export { superviseShape } from './config.ts';
+
+export const SUPERVISE_URL = `http://${GUEST_GATEWAY_HOST}:${SUPERVISE_PORT}/mcp`;
+
+export interface SuperviseOptions {
+  /** Where approved hosts go. */
+  egress: EgressPlugin;
+  /** Where approved pushes go. */
+  gitGate: GitGatePlugin;
+}
+
+export const supervise = (opts: SuperviseOptions): BottlePlugin => {
+  let timeoutMs = 0;
+  return {
+    name: 'supervise',
+    apply(hooks) {
+      hooks.plan.tapPromise('supervise', async (draft, ctx) => {
+        const cfg = (ctx.bottleConfig as { supervise?: boolean | { timeoutSeconds: number } }).supervise;
+        timeoutMs = cfg === undefined || cfg === false ? 0 : cfg === true ? DEFAULT_TIMEOUT_MS : cfg.timeoutSeconds * 1000;
+        if (!timeoutMs) return;
+        // The seeds' contract: as node with HOME=/home/node; a failure is a warning, not a stop.
+        draft.commands.push({
+          argv: ['claude', 'mcp', 'add', '--scope', 'user', '--transport', 'http', 'supervise', SUPERVISE_URL],
+          title: 'claude mcp add supervise',
+          user: 'node',
+          env: { HOME: GUEST_HOME },
+          optional: true,
+          plugin: 'supervise',
+        });
+        // Claude Code must wait for a human as long as the request does.
+        draft.env.MCP_TOOL_TIMEOUT = String(timeoutMs + 60_000);
+        draft.daemons.push({ name: 'supervise', plugin: 'supervise', description: `MCP server on <gateway>:${SUPERVISE_PORT}; requests wait ${Math.round(timeoutMs / 1000)} s for \`bottle approve\`/\`deny\`` });
+      });
+
+      hooks.preStart.tapPromise('supervise', async (ctx) => {
+        if (!timeoutMs) return;
+        const server = await startSupervise({
+          host: ctx.network.gateway,
+          port: SUPERVISE_PORT,
+          stateDir: ctx.stateDir,
+          slug: ctx.plan.slug,
+          timeoutMs,
+          status: () => ({ bottle: ctx.plan.bottle, egress: opts.egress.status(), git: opts.gitGate.status() }),
+          onEgressApproved: (host) => opts.egress.allowHost(host),
+          onPushApproved: (ref) => void opts.gitGate.allowPushOnce(ref),
+          onAudit: (e) => ctx.bus.emit('audit', { plugin: 'supervise', ...e }),
+        });
+        ctx.onUndo('stop supervise', () => server.close());
+        ctx.bus.emit('log', { plugin: 'supervise', message: `supervise on ${server.url}; answer with \`bottle approvals\`` });
+      });
+    },
+  };
+};
