@@ -36,6 +36,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { stats } from './lib.ts';
 import { parseArgs } from 'node:util';
 import { createScanner } from '../plugins/egress/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../plugins/git-gate/gate.ts';
@@ -181,11 +182,6 @@ function packBytes(repo: string): number {
 }
 
 // ------------------------------------------------------------ the bench
-
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2, min: s[0]!, max: s[s.length - 1]! };
-}
 
 type Variant = 'direct' | 'master' | 'gate';
 const VARIANTS: Variant[] = ['direct', 'master', 'gate'];

@@ -8,9 +8,10 @@
 // (<= 1.3, 20 skills over 1) is reported, never enforced.
 //   node bench/provision.ts [--runs N] [--image IMAGE]   (env BENCH_RUNS, BENCH_IMAGE)
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { countDockerCalls, stats } from './lib.ts';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string' }, image: { type: 'string' } } });
@@ -76,39 +77,8 @@ function run(p: Project, env: Record<string, string> = {}): { wall: number; prov
   return { wall, provision: m[1] !== undefined ? Number(m[1]) : Number(m[2]) * 1000 };
 }
 
-/** The docker binary the CLI would run, as an absolute path. */
-function realDocker(): string {
-  const bin = process.env.BOTTLE_DOCKER ?? 'docker';
-  if (bin.includes('/')) return path.resolve(bin);
-  for (const d of (process.env.PATH ?? '').split(path.delimiter)) {
-    try {
-      accessSync(path.join(d, bin), constants.X_OK);
-      return path.join(d, bin);
-    } catch {}
-  }
-  throw new Error(`bench: no \`${bin}\` on PATH`);
-}
-
-/**
- * The docker calls of one run: a wrapper named `docker` logs each call's
- * subcommand and execs the real one. It is both BOTTLE_DOCKER and first on
- * PATH, so calls that ignore BOTTLE_DOCKER are counted too. Not used for the
- * timed runs, so the wrapper's cost does not skew them.
- */
-function dockerCalls(p: Project): string[] {
-  const wrapDir = path.join(base, 'wrap');
-  const log = path.join(base, `calls-${p.name}.log`);
-  mkdirSync(wrapDir, { recursive: true });
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  writeFileSync(path.join(wrapDir, 'docker'), `#!/bin/sh\ncase $1 in network|image|container) echo "$1 $2" ;; *) echo "$1" ;; esac >> ${q(log)}\nexec ${q(realDocker())} "$@"\n`, { mode: 0o755 });
-  run(p, { BOTTLE_DOCKER: path.join(wrapDir, 'docker'), PATH: `${wrapDir}${path.delimiter}${process.env.PATH ?? ''}` });
-  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
-}
-
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2, min: s[0]!, max: s[s.length - 1]! };
-}
+/** Counted in a run of their own, so the wrapper's cost does not skew the timed runs. */
+const dockerCalls = (p: Project) => countDockerCalls(base, p.name, (env) => run(p, env));
 
 try {
   for (let i = 1; i <= MANY; i++) makeSkill(`skill-${String(i).padStart(2, '0')}`);

@@ -8,9 +8,10 @@
 // ratio stays fair. The ratio target (<= 2.0) is reported, never enforced.
 //   node bench/up.ts [--runs N] [--image IMAGE]   (env BENCH_RUNS, BENCH_IMAGE)
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { countDockerCalls, stats } from './lib.ts';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string' }, image: { type: 'string' } } });
@@ -55,39 +56,7 @@ const bottleRun = (p: { dir: string; env: Record<string, string> }, env: Record<
   timed('bottle run -- true', process.execPath, [BIN, 'run', '--', 'true'], { cwd: p.dir, env: { ...p.env, ...env } });
 const dockerRun = () => timed('docker run --rm', 'docker', ['run', '--rm', IMAGE, 'true']);
 
-/** The docker binary the CLI would run, as an absolute path. */
-function realDocker(): string {
-  const bin = process.env.BOTTLE_DOCKER ?? 'docker';
-  if (bin.includes('/')) return path.resolve(bin);
-  for (const d of (process.env.PATH ?? '').split(path.delimiter)) {
-    try {
-      accessSync(path.join(d, bin), constants.X_OK);
-      return path.join(d, bin);
-    } catch {}
-  }
-  throw new Error(`bench: no \`${bin}\` on PATH`);
-}
-
-/**
- * The docker calls of one `bottle run -- true`: a wrapper named `docker` logs
- * each call's subcommand and execs the real one. It is both BOTTLE_DOCKER
- * and first on PATH, so calls that ignore BOTTLE_DOCKER are counted too.
- */
-function dockerCalls(p: { dir: string; env: Record<string, string> }): string[] {
-  const wrapDir = path.join(base, 'wrap');
-  const log = path.join(base, `calls-${path.basename(p.dir)}.log`);
-  mkdirSync(wrapDir, { recursive: true });
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  writeFileSync(path.join(wrapDir, 'docker'), `#!/bin/sh\ncase $1 in network|image|container) echo "$1 $2" ;; *) echo "$1" ;; esac >> ${q(log)}\nexec ${q(realDocker())} "$@"\n`, { mode: 0o755 });
-  bottleRun(p, { BOTTLE_DOCKER: path.join(wrapDir, 'docker'), PATH: `${wrapDir}${path.delimiter}${process.env.PATH ?? ''}` });
-  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
-}
-
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-  return { median: s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2, p90: at(0.9), min: s[0]!, max: s[s.length - 1]! };
-}
+const dockerCalls = (p: { dir: string; env: Record<string, string> }) => countDockerCalls(base, path.basename(p.dir), (env) => bottleRun(p, env));
 
 try {
   const timedProject = project('proj', 5);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
+import { builtinPlugins } from '../../plugins/index.ts';
 import { agentName, BIN, bottle, leftovers, project, simpleConfig, stateDirs, type Project } from '../helpers/cli.ts';
 
 describe.skipIf(!dockerAvailable)('bottle CLI', () => {
@@ -25,7 +26,7 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
       image: expect.any(String),
       env: { A: 'b' },
       exec: { argv: ['claude'], user: 'node', workdir: '/home/node/workspace' },
-      plugins: ['workspace', 'prompt', 'skills', 'git-user', 'git-gate', 'egress', 'ca'],
+      plugins: builtinPlugins().map((b) => b.name),
     });
     expect(plan.slug).toMatch(new RegExp(`^${agent}-[a-z0-9]{5}$`));
     expect(plan.files[0]).toEqual({ guestPath: '/home/node/workspace', owner: 'node', source: p.dir, plugin: 'workspace' });
