@@ -7,9 +7,9 @@
 // points common clients at the bundle. The CA key never leaves this process:
 // not on disk, not in the plan, not in the guest.
 import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
-import { createAuthority, type AuthorityOptions, type BottleAuthority } from './authority.ts';
+import type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
-export { createAuthority, type AuthorityOptions, type BottleAuthority } from './authority.ts';
+export type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
 /** Where the CA certificate goes in the guest (update-ca-certificates picks up *.crt here). */
 export const CA_GUEST_PATH = '/usr/local/share/ca-certificates/claude-bottle.crt';
@@ -85,6 +85,8 @@ export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
       hooks.plan.tapPromise({ name: 'ca', stage: STAGE.LATE }, async (draft, ctx) => {
         closed = true;
         if (!requested) return;
+        // node-forge is loaded only when a bottle needs its CA.
+        const { createAuthority } = await import('./authority.ts');
         authority = createAuthority({ commonName: `claude-bottle CA ${draft.slug}`, ...opts.authority });
         draft.files.push({ guestPath: CA_GUEST_PATH, content: authority.certPem, owner: 'root', mode: 0o644, plugin: 'ca' });
         draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT], title: 'update-ca-certificates', user: 'root', plugin: 'ca' });

@@ -2,6 +2,9 @@
 // a credential injected or go elsewhere, and DLP.
 import { z } from 'zod';
 
+/** Bodies are scanned up to this size by default: the Anthropic API's own request limit. */
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'an environment variable name, e.g. ANTHROPIC_API_KEY' });
 
 export const routeSchema = z.strictObject({

@@ -7,10 +7,8 @@ import { networkInterfaces } from 'node:os';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import { GUEST_GATEWAY_HOST } from '../../core/plan.ts';
 import type { CaPlugin } from '../ca/index.ts';
-import type { EgressConfig } from './config.ts';
-import { createScanner, DEFAULT_MAX_BODY_BYTES } from './dlp/index.ts';
+import { DEFAULT_MAX_BODY_BYTES, type EgressConfig } from './config.ts';
 import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
-import { startProxy } from './proxy.ts';
 import type { Authority, Route } from './types.ts';
 
 export { egressShape } from './config.ts';
@@ -112,6 +110,8 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
 
       hooks.preStart.tapPromise('egress', async (ctx) => {
         if (!enabled) return;
+        // Loaded only for bottles that have a proxy: every `bottle` start pays for what it imports.
+        const [{ startProxy }, { createScanner }] = await Promise.all([import('./proxy.ts'), import('./dlp/index.ts')]);
         policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
         const hostAddrs = Object.values(networkInterfaces()).flat().map((a) => a?.address).filter((a): a is string => Boolean(a));
         const plain = dlp.on ? createScanner() : undefined;

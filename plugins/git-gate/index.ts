@@ -9,9 +9,7 @@ import { access } from 'node:fs/promises';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import { resolveUserPath } from '../../core/paths.ts';
 import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
-import { createScanner } from '../egress/dlp/index.ts';
 import type { GitConfig } from './config.ts';
-import { startGate } from './gate.ts';
 import type { Gate, GateRemote } from './types.ts';
 
 export { gitShape } from './config.ts';
@@ -79,6 +77,7 @@ export const gitGate = (): GitGatePlugin => {
 
       hooks.preStart.tapPromise('git-gate', async (ctx) => {
         if (!remotes.length || !policy) return;
+        const [{ startGate }, { createScanner }] = await Promise.all([import('./gate.ts'), import('../egress/dlp/index.ts')]);
         gate = await startGate({
           host: ctx.network.gateway,
           port: GATE_PORT,

@@ -1,6 +1,11 @@
 // The `supervise` key of a bottle: `true`, or how long a request waits.
 import { z } from 'zod';
 
+/** The MCP server's port on the bottle's own gateway address. */
+export const SUPERVISE_PORT = 8767;
+/** How long a request waits for the human unless configured. */
+export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+
 export const superviseSchema = z
   .union([
     z.boolean(),

@@ -7,7 +7,7 @@ import type { BottlePlugin } from '../../core/hooks.ts';
 import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
 import type { EgressPlugin } from '../egress/index.ts';
 import type { GitGatePlugin } from '../git-gate/index.ts';
-import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT, startSupervise } from './server.ts';
+import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT } from './config.ts';
 
 export { superviseShape } from './config.ts';
 
@@ -45,6 +45,8 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
 
       hooks.preStart.tapPromise('supervise', async (ctx) => {
         if (!timeoutMs) return;
+        // The MCP SDK is loaded only for bottles that supervise.
+        const { startSupervise } = await import('./server.ts');
         const server = await startSupervise({
           host: ctx.network.gateway,
           port: SUPERVISE_PORT,

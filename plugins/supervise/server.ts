@@ -44,9 +44,10 @@ import { createQueue, type Outcome, type Queue, type QueueLimits, queueDir, type
 import { sanitize } from './sanitize.ts';
 
 /** A sensible port for the plugin to bind on the gateway (the egress proxy has 3128, the git gate 9418). */
-export const SUPERVISE_PORT = 8767;
+export { SUPERVISE_PORT } from './config.ts';
 /** How long a request waits for the human by default. */
-export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+import { DEFAULT_TIMEOUT_MS } from './config.ts';
+export { DEFAULT_TIMEOUT_MS };
 const MAX_BODY = 256 * 1024;
 /** Live MCP sessions per bottle; beyond it the least recently used is dropped. */
 const MAX_SESSIONS = 32;

@@ -59,7 +59,7 @@ import { RULES } from './rules.ts';
  * Bodies are scanned up to this many bytes (the Anthropic API's own request
  * limit is 32 MB, so the agent's normal traffic always fits).
  */
-export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+export { DEFAULT_MAX_BODY_BYTES } from '../config.ts';
 
 /** What the proxy does with a body larger than its bound. */
 export type DlpOversizePolicy = 'block' | 'pass';
