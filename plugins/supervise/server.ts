@@ -276,6 +276,45 @@ export async function startSupervise(opts: SuperviseOptions): Promise<SuperviseS
 
   const isResult = (v: Outcome | CallToolResult): v is CallToolResult => 'content' in v;
 
+  /**
+   * request_egress and request_push: normalise the subject, wait for the
+   * human, apply an approval to the running bottle, and tell the model what
+   * happened in words it can act on.
+   */
+  async function requestException(
+    kind: 'egress' | 'push',
+    input: string,
+    reason: string,
+    extra: Extra,
+    normalise: (input: string) => string,
+    apply: (target: string) => void | Promise<void>,
+    say: Record<'approved' | 'failed' | 'denied' | 'timeout' | 'cancelled', (target: string) => string> & { deniedAdvice: string },
+  ): Promise<CallToolResult> {
+    let target: string;
+    try {
+      target = normalise(input);
+    } catch (e) {
+      return text(`not requested: ${(e as Error).message}`, true);
+    }
+    const r = await submit(kind, target, reason, extra);
+    if (isResult(r)) return r;
+    const id = r.request.id;
+    if (r.outcome === 'approved') {
+      try {
+        await apply(target);
+      } catch (e) {
+        const msg = sanitize((e as Error)?.message ?? String(e), { singleLine: true, maxLength: 300 });
+        audit({ type: 'supervise.error', id, kind, subject: target, reason: msg });
+        return text(`approved by the human, but ${say.failed(target)}: ${msg} (request ${id})`, true);
+      }
+      return text(`${say.approved(target)}${r.reason ? ` The human added: ${quoteHuman(r.reason)}` : ''} (request ${id})`);
+    }
+    if (r.outcome === 'denied') return text(`${say.denied(target)} Their reason: ${quoteHuman(r.reason)}. ${say.deniedAdvice} (request ${id})`);
+    if (r.outcome === 'timeout') return text(`${say.timeout(target)} (request ${id})`);
+    return text(`${say.cancelled(target)} (request ${id})`, true);
+  }
+
+
   function buildServer(): McpServer {
     const mcp = new McpServer(
       { name: 'claude-bottle-supervise', version: '1.0.0' },
@@ -308,30 +347,15 @@ export async function startSupervise(opts: SuperviseOptions): Promise<SuperviseS
         },
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       },
-      async ({ host, reason }, extra) => {
-        let target: string;
-        try {
-          target = egressTarget(host);
-        } catch (e) {
-          return text(`not requested: ${(e as Error).message}`, true);
-        }
-        const r = await submit('egress', target, reason, extra);
-        if (isResult(r)) return r;
-        const id = r.request.id;
-        if (r.outcome === 'approved') {
-          try {
-            await opts.onEgressApproved(target);
-          } catch (e) {
-            const msg = sanitize((e as Error)?.message ?? String(e), { singleLine: true, maxLength: 300 });
-            audit({ type: 'supervise.error', id, kind: 'egress', subject: target, reason: msg });
-            return text(`approved by the human, but ${target} could not be added to the proxy: ${msg} (request ${id})`, true);
-          }
-          return text(`approved: ${target} is now allowed for this bottle's life. Retry your request.${r.reason ? ` The human added: ${quoteHuman(r.reason)}` : ''} (request ${id})`);
-        }
-        if (r.outcome === 'denied') return text(`denied: the human refused access to ${target}. Their reason: ${quoteHuman(r.reason)}. Do not ask again for this host; find another way or report that you are blocked. (request ${id})`);
-        if (r.outcome === 'timeout') return text(`timed out: nobody answered the request for ${target} within ${minutes(timeoutMs)}; it is not allowed. Carry on without it, or ask once more later if it is essential. (request ${id})`);
-        return text(`cancelled: the request for ${target} was withdrawn before an answer (request ${id})`, true);
-      },
+      ({ host, reason }, extra) =>
+        requestException('egress', host, reason, extra, egressTarget, (t) => opts.onEgressApproved(t), {
+          approved: (t) => `approved: ${t} is now allowed for this bottle's life. Retry your request.`,
+          failed: (t) => `${t} could not be added to the proxy`,
+          denied: (t) => `denied: the human refused access to ${t}.`,
+          deniedAdvice: 'Do not ask again for this host; find another way or report that you are blocked.',
+          timeout: (t) => `timed out: nobody answered the request for ${t} within ${minutes(timeoutMs)}; it is not allowed. Carry on without it, or ask once more later if it is essential.`,
+          cancelled: (t) => `cancelled: the request for ${t} was withdrawn before an answer`,
+        }),
     );
 
     mcp.registerTool(
@@ -345,30 +369,15 @@ export async function startSupervise(opts: SuperviseOptions): Promise<SuperviseS
         },
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       },
-      async ({ ref, reason }, extra) => {
-        let target: string;
-        try {
-          target = pushRef(ref);
-        } catch (e) {
-          return text(`not requested: ${(e as Error).message}`, true);
-        }
-        const r = await submit('push', target, reason, extra);
-        if (isResult(r)) return r;
-        const id = r.request.id;
-        if (r.outcome === 'approved') {
-          try {
-            await opts.onPushApproved(target);
-          } catch (e) {
-            const msg = sanitize((e as Error)?.message ?? String(e), { singleLine: true, maxLength: 300 });
-            audit({ type: 'supervise.error', id, kind: 'push', subject: target, reason: msg });
-            return text(`approved by the human, but the exception for ${target} could not be set up: ${msg} (request ${id})`, true);
-          }
-          return text(`approved: a one-time exception for the next push of ${target}. Push now; later pushes follow the normal policy again.${r.reason ? ` The human added: ${quoteHuman(r.reason)}` : ''} (request ${id})`);
-        }
-        if (r.outcome === 'denied') return text(`denied: the human refused the push exception for ${target}. Their reason: ${quoteHuman(r.reason)}. Do not push there; follow the policy or report that you are blocked. (request ${id})`);
-        if (r.outcome === 'timeout') return text(`timed out: nobody answered the push request for ${target} within ${minutes(timeoutMs)}; the policy is unchanged. (request ${id})`);
-        return text(`cancelled: the push request for ${target} was withdrawn before an answer (request ${id})`, true);
-      },
+      ({ ref, reason }, extra) =>
+        requestException('push', ref, reason, extra, pushRef, (t) => opts.onPushApproved(t), {
+          approved: (t) => `approved: a one-time exception for the next push of ${t}. Push now; later pushes follow the normal policy again.`,
+          failed: (t) => `the exception for ${t} could not be set up`,
+          denied: (t) => `denied: the human refused the push exception for ${t}.`,
+          deniedAdvice: 'Do not push there; follow the policy or report that you are blocked.',
+          timeout: (t) => `timed out: nobody answered the push request for ${t} within ${minutes(timeoutMs)}; the policy is unchanged.`,
+          cancelled: (t) => `cancelled: the push request for ${t} was withdrawn before an answer`,
+        }),
     );
 
     mcp.registerTool(
