@@ -461,21 +461,13 @@ export function createQueue(opts: QueueOptions): Queue {
 // --- the human's side ----------------------------------------------------------
 
 /** A waiting request as a human sees it: every text field sanitised. */
-export interface PendingView {
-  id: string;
-  slug: string;
-  kind: RequestKind;
-  /** Sanitised, one line. */
-  subject: string;
-  /** Sanitised; newlines kept. */
-  reason: string;
-  created: string;
-  deadline: string;
+/** A pending request as the human sees it: `subject` (one line) and `reason` sanitised. */
+export type PendingView = Pick<SuperviseRequest, 'id' | 'slug' | 'kind' | 'subject' | 'reason' | 'created' | 'deadline'> & {
   /** Time left to answer, ms. */
   remainingMs: number;
   /** One sanitised line for listings: `<id>  <slug>  <kind>  <subject>  — <reason>`. */
   text: string;
-}
+};
 
 interface Found {
   dir: string;
