@@ -2,12 +2,10 @@
 // egress proxy: the route sends that host's traffic to a scripted mock on
 // this machine and injects the real key. The mock sees the real key; the
 // guest (env, /proc, files) never holds it.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project } from '../helpers/cli.ts';
-import { CLAUDE_ENV } from '../helpers/e2e.ts';
+import { agentName, bottle, leftovers, project, type Project } from '../helpers/cli.ts';
+import { writeRoutedClaudeConfig } from '../helpers/e2e.ts';
 import { startMockAnthropic, toolNames, toolResults, type MockAnthropic } from '../helpers/mock-anthropic.ts';
 
 const REAL_KEY = ['sk-ant-api03', Math.random().toString(36).slice(2), 'e2e-real'].join('-');
@@ -36,22 +34,8 @@ describe.skipIf(!dockerAvailable)('claude through the egress proxy', () => {
     });
     p = project('bottle-e2e-egress-');
     const agent = agentName('egress');
-    const { ANTHROPIC_API_KEY: _placeholderFromHelper, ...env } = CLAUDE_ENV;
-    const config = {
-      image: TEST_IMAGE,
-      agents: { [agent]: { bottle: 'dev' } },
-      bottles: {
-        dev: {
-          workspace: 'none',
-          // The key's tail in two halves, for the grep; the key itself is never written into the guest.
-          env: { ...env, ANTHROPIC_BASE_URL: 'https://api.anthropic.com', KEYA: REAL_KEY.slice(-20, -10), KEYB: REAL_KEY.slice(-10) },
-          egress: {
-            routes: [{ host: 'api.anthropic.com', inject: { header: 'x-api-key', env: 'ANTHROPIC_API_KEY' }, upstream: `http://127.0.0.1:${api.port}` }],
-          },
-        },
-      },
-    };
-    writeFileSync(path.join(p.dir, 'bottle.config.json'), JSON.stringify(config));
+    // The key's tail in two halves, for the grep; the key itself is never written into the guest.
+    writeRoutedClaudeConfig(p, agent, api.port, { env: { KEYA: REAL_KEY.slice(-20, -10), KEYB: REAL_KEY.slice(-10) } });
     const r = await bottle(p, ['run', '--', 'claude', '-p', 'Look for the key.', '--dangerously-skip-permissions'], { ANTHROPIC_API_KEY: REAL_KEY });
     const why = `${api.requests.map((q) => `${q.method} ${q.url} key=${String(q.headers['x-api-key']).slice(0, 12)}`).join('\n')}\n${r.stdout}\n${r.stderr}`;
     expect(r.exitCode, why).toBe(0);

@@ -4,30 +4,14 @@
 // model gets says approved, and the proxy lets the host through where it
 // refused it before. Then the same with `deny` (the reason reaches the
 // model) and with a timeout.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project } from '../helpers/cli.ts';
-import { CLAUDE_ENV } from '../helpers/e2e.ts';
-import { startMockAnthropic, toolNames, type MockAnthropic, type RecordedRequest } from '../helpers/mock-anthropic.ts';
+import { agentName, bottle, leftovers, project, type Project } from '../helpers/cli.ts';
+import { writeRoutedClaudeConfig } from '../helpers/e2e.ts';
+import { allToolResults, startMockAnthropic, toolNames, type MockAnthropic, type RecordedRequest } from '../helpers/mock-anthropic.ts';
 
 const CURL = `curl -s -m 10 --noproxy '' -x "$HTTP_PROXY" http://localhost/ | head -c 100`;
-
-/** Every tool_result in the conversation so far, in order, flattened to text. */
-function allResults(body: any): { id: string; text: string }[] {
-  const out: { id: string; text: string }[] = [];
-  for (const m of body?.messages ?? []) {
-    if (m?.role !== 'user' || !Array.isArray(m.content)) continue;
-    for (const b of m.content) {
-      if (b?.type !== 'tool_result') continue;
-      const text = typeof b.content === 'string' ? b.content : Array.isArray(b.content) ? b.content.map((c: any) => c?.text ?? '').join('\n') : '';
-      out.push({ id: String(b.tool_use_id), text });
-    }
-  }
-  return out;
-}
 
 // The model's turns, by how many tool results it has seen.
 const STEPS = [
@@ -52,28 +36,13 @@ describe.skipIf(!dockerAvailable)('claude asks a human through supervise', () =>
       host: '127.0.0.1',
       script: (req: RecordedRequest) => {
         if (!toolNames(req.body).includes('Bash')) return undefined;
-        const step = STEPS[allResults(req.body).length];
+        const step = STEPS[allToolResults(req.body).length];
         return step ? { toolUse: step } : { text: 'all done' };
       },
     });
     p = project('bottle-e2e-supervise-');
     const agent = agentName('sup');
-    const { ANTHROPIC_API_KEY: _placeholder, ...env } = CLAUDE_ENV;
-    writeFileSync(
-      path.join(p.dir, 'bottle.config.json'),
-      JSON.stringify({
-        image: TEST_IMAGE,
-        agents: { [agent]: { bottle: 'dev' } },
-        bottles: {
-          dev: {
-            workspace: 'none',
-            env: { ...env, ANTHROPIC_BASE_URL: 'https://api.anthropic.com' },
-            supervise: { timeoutSeconds: 10 },
-            egress: { routes: [{ host: 'api.anthropic.com', inject: { header: 'x-api-key', env: 'ANTHROPIC_API_KEY' }, upstream: `http://127.0.0.1:${api.port}` }] },
-          },
-        },
-      }),
-    );
+    writeRoutedClaudeConfig(p, agent, api.port, { supervise: { timeoutSeconds: 10 } });
     const run = bottle(p, ['run', '--', 'claude', '-p', 'Get to localhost.', '--dangerously-skip-permissions'], { ANTHROPIC_API_KEY: 'sk-ant-e2e-supervise' });
     let finished = false;
     void run.then(() => (finished = true));
@@ -91,12 +60,12 @@ describe.skipIf(!dockerAvailable)('claude asks a human through supervise', () =>
     }
     const r = await run;
     const last = api.requests.filter((q) => toolNames(q.body).includes('Bash')).at(-1);
-    const results = last ? allResults(last.body) : [];
-    const why = `${results.map((x) => `${x.id}: ${x.text.slice(0, 120)}`).join('\n')}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+    const results = last ? allToolResults(last.body) : [];
+    const why = `${results.map((x) => `${x.tool_use_id}: ${x.text.slice(0, 120)}`).join('\n')}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
     expect(r.exitCode, why).toBe(0);
     // Claude Code defers MCP tools (they are not in `tools` up front); that they ran is what counts.
     expect(seen.map((s) => s.subject), why).toEqual(expect.arrayContaining(['localhost', 'denied.test']));
-    const text = (id: string) => results.find((x) => x.id === id)?.text ?? '';
+    const text = (id: string) => results.find((x) => x.tool_use_id === id)?.text ?? '';
     expect(text('toolu_before'), why).toContain('is not allowed');
     expect(text('toolu_req_ok'), why).toMatch(/^approved/);
     expect(text('toolu_after'), why).not.toContain('is not allowed');

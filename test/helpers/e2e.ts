@@ -64,3 +64,28 @@ export function writeSkill(p: Project, name: string, description: string, body =
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'SKILL.md'), `---\nname: ${name}\ndescription: ${description}\n---\n\n${body}\n`);
 }
+
+/**
+ * Writes bottle.config.json for Claude Code behind the egress proxy, as users
+ * run it: `ANTHROPIC_BASE_URL=https://api.anthropic.com`, and a route for that
+ * host that injects the real key from the host's ANTHROPIC_API_KEY and sends
+ * the traffic to the mock on this machine. The guest gets a placeholder.
+ * `bottle` extends the bottle (its `env` is merged).
+ */
+export function writeRoutedClaudeConfig(p: Project, agent: string, mockPort: number, bottle: { env?: Record<string, string>; [key: string]: unknown } = {}): void {
+  const { ANTHROPIC_API_KEY: _placeholder, ...env } = CLAUDE_ENV;
+  const { env: extraEnv, ...rest } = bottle;
+  const config = {
+    image: TEST_IMAGE,
+    agents: { [agent]: { bottle: 'dev' } },
+    bottles: {
+      dev: {
+        workspace: 'none',
+        env: { ...env, ANTHROPIC_BASE_URL: 'https://api.anthropic.com', ...extraEnv },
+        egress: { routes: [{ host: 'api.anthropic.com', inject: { header: 'x-api-key', env: 'ANTHROPIC_API_KEY' }, upstream: `http://127.0.0.1:${mockPort}` }] },
+        ...rest,
+      },
+    },
+  };
+  writeFileSync(path.join(p.dir, 'bottle.config.json'), JSON.stringify(config, null, 2));
+}

@@ -184,16 +184,26 @@ export function toolNames(body: any): string[] {
   return Array.isArray(body?.tools) ? body.tools.map((t: any) => String(t?.name)) : [];
 }
 
-/** The `tool_result` blocks of the last user message, their content flattened to text. */
-export function toolResults(body: any): { tool_use_id: string; is_error: boolean; text: string }[] {
-  const msgs: any[] = Array.isArray(body?.messages) ? body.messages : [];
-  const last = [...msgs].reverse().find((m) => m?.role === 'user');
-  if (!last || !Array.isArray(last.content)) return [];
-  return last.content
+type ToolResult = { tool_use_id: string; is_error: boolean; text: string };
+
+function resultsOf(message: any): ToolResult[] {
+  if (message?.role !== 'user' || !Array.isArray(message.content)) return [];
+  return message.content
     .filter((b: any) => b?.type === 'tool_result')
     .map((b: any) => ({
       tool_use_id: String(b.tool_use_id),
       is_error: b.is_error === true,
       text: typeof b.content === 'string' ? b.content : Array.isArray(b.content) ? b.content.map((c: any) => c?.text ?? '').join('\n') : '',
     }));
+}
+
+/** The `tool_result` blocks of the last user message, their content flattened to text. */
+export function toolResults(body: any): ToolResult[] {
+  const msgs: any[] = Array.isArray(body?.messages) ? body.messages : [];
+  return resultsOf([...msgs].reverse().find((m) => m?.role === 'user'));
+}
+
+/** Every `tool_result` of the conversation so far, in order: how far a scripted exchange has got. */
+export function allToolResults(body: any): ToolResult[] {
+  return (Array.isArray(body?.messages) ? body.messages : []).flatMap(resultsOf);
 }
