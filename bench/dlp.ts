@@ -6,8 +6,9 @@
 // and the findings (there should be ~0: the corpus holds no credentials).
 // The target is reported, never enforced.
 //   node bench/dlp.ts [--passes N] [--chunk BYTES] [--max-mb MB]
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { notInCorpus, walkFiles } from '../test/helpers/walk.ts';
 import { parseArgs } from 'node:util';
 import { createScanner } from '../plugins/egress/dlp/index.ts';
 
@@ -23,23 +24,6 @@ if (![PASSES, CHUNK, MAX_BYTES].every((n) => Number.isInteger(n) && n > 0)) {
 
 const root = path.resolve(import.meta.dirname, '..');
 
-/** Files under `dir` whose name matches `re`, depth first, sorted (a stable corpus). */
-function* walk(dir: string, re: RegExp, skip: (name: string) => boolean): Generator<string> {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!skip(e.name)) yield* walk(p, re, skip);
-    } else if (e.isFile() && re.test(e.name)) yield p;
-  }
-}
-
 const parts: Buffer[] = [];
 let total = 0;
 let files = 0;
@@ -51,12 +35,11 @@ const take = (file: string) => {
   files++;
   return true;
 };
-for (const f of walk(root, /\.ts$/, (n) => n === 'node_modules' || n === 'dist' || n.startsWith('.'))) if (!take(f)) break;
-// @secretlint's bundle documents its rules with example credentials (true positives): left out.
-const notSecretlint = (name: string) => name === '@secretlint';
-for (const f of walk(path.join(root, 'node_modules'), /\.(c|m)?js$/, notSecretlint)) if (!take(f)) break;
+for (const f of walkFiles(root, /\.ts$/, (n) => n === 'node_modules' || n === 'dist' || n.startsWith('.'))) if (!take(f)) break;
+// True positives (secretlint's examples, dependencies' test suites) are left out: see notInCorpus.
+for (const f of walkFiles(path.join(root, 'node_modules'), /\.(c|m)?js$/, notInCorpus)) if (!take(f)) break;
 // Type declarations are source files too (this repo's node_modules holds less than 50 MB of JS).
-for (const f of walk(path.join(root, 'node_modules'), /\.d\.(c|m)?ts$/, notSecretlint)) if (!take(f)) break;
+for (const f of walkFiles(path.join(root, 'node_modules'), /\.d\.(c|m)?ts$/, notInCorpus)) if (!take(f)) break;
 const corpus = Buffer.concat(parts).subarray(0, MAX_BYTES);
 const chunks: Uint8Array[] = [];
 for (let i = 0; i < corpus.length; i += CHUNK) chunks.push(corpus.subarray(i, i + CHUNK));

@@ -37,6 +37,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { stats } from './lib.ts';
+import { mulberry32 } from '../test/helpers/prng.ts';
 import { parseArgs } from 'node:util';
 import { createScanner } from '../plugins/egress/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../plugins/git-gate/gate.ts';
@@ -96,26 +97,8 @@ function timed(what: string, cmd: string, argv: string[], cwd: string, env: Node
 
 // ------------------------------------------------------------ the upstream
 
-/** mulberry32: the same history on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * A fast-import stream of `commits` commits on main: 300 source-like files
- * in 20 directories, each commit rewriting and inserting a few lines of one
- * or two of them (long files lose a block), and every 100th commit adding or
- * replacing a binary asset of 8-32 KB (incompressible, as real ones are).
- */
 function history(commits: number): Buffer {
-  const rnd = prng(0x5eed);
+  const rnd = mulberry32(0x5eed);
   const int = (n: number) => Math.floor(rnd() * n);
   const syll = ['ba', 'ko', 're', 'mi', 'tan', 'lo', 'su', 'ver', 'qui', 'da', 'pe', 'zor', 'fi', 'gal', 'nu', 'xet', 'ram', 'po', 'ith', 'cal'];
   const words = Array.from({ length: 400 }, () => Array.from({ length: 2 + int(3) }, () => syll[int(syll.length)]).join(''));

@@ -4,9 +4,11 @@
 //
 // Every fake credential here is assembled at run time from pieces and random
 // characters, so this file holds nothing credential-shaped itself.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
+import { mulberry32 } from '../../../helpers/prng.ts';
+import { notInCorpus, walkFiles } from '../../../helpers/walk.ts';
 import { describe, expect, it } from 'vitest';
 import { createScanner, DEFAULT_MAX_BODY_BYTES, DEFAULT_OVERSIZE_POLICY, RULE_NAMES } from '../../../../plugins/egress/dlp/index.ts';
 import { ANCHORS, RULES, presetScannerIds } from '../../../../plugins/egress/dlp/rules.ts';
@@ -18,17 +20,6 @@ const DIG = '0123456789';
 const ALNUM = UP + LO + DIG;
 const B64 = ALNUM + '+/';
 
-/** A small seeded PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rand = () => number;
 const str = (r: Rand, n: number, alphabet: string) => Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
 
@@ -131,7 +122,7 @@ function expectFinding(f: DlpFinding | undefined, fake: Fake, where: DlpWhere, l
 describe('DLP scanner: every rule, every encoding, every where', () => {
   const cases = FAKES.flatMap((fake, i) => ENCODINGS.map((enc) => [fake.rule, enc.name, fake, enc, i] as const));
   it.each(cases)('%s, %s', (_rule, _enc, fake, enc, i) => {
-    const secret = fake.make(rng(1000 + i));
+    const secret = fake.make(mulberry32(1000 + i));
     for (const where of ['url', 'header', 'body'] as const) {
       expectFinding(scanner.scan(CONTEXTS[where](enc.encode(secret)), where), fake, where, enc.layer);
     }
@@ -139,13 +130,13 @@ describe('DLP scanner: every rule, every encoding, every where', () => {
 
   it('names the GCP key file when it is the whole body', () => {
     const fake = FAKES.find((f) => f.rule === 'gcp-service-account-key')!;
-    const json = fake.make(rng(7));
+    const json = fake.make(mulberry32(7));
     expect(scanner.scan(json, 'body')?.rule).toBe('gcp-service-account-key');
     expect(scanner.scan(b64(json), 'body')).toMatchObject({ rule: 'gcp-service-account-key', layer: 'base64' });
   });
 
   it('finds a secret as a string and as bytes alike, anywhere in a large body', () => {
-    const secret = FAKES[2]!.make(rng(3));
+    const secret = FAKES[2]!.make(mulberry32(3));
     const filler = 'const x = 1; // ordinary code\n'.repeat(20_000);
     const body = filler + secret + '\n' + filler;
     expect(scanner.scan(body, 'body')?.rule).toBe('github-token');
@@ -157,7 +148,7 @@ describe('DLP scanner: every rule, every encoding, every where', () => {
 
   it('never puts the secret (or a piece of it) in the finding', () => {
     FAKES.forEach((fake, i) => {
-      const secret = fake.make(rng(2000 + i));
+      const secret = fake.make(mulberry32(2000 + i));
       const f = scanner.scan(secret, 'body');
       expect(f).toBeDefined();
       expect(Object.keys(f!).sort()).toEqual(['layer', 'rule', 'where']);
@@ -168,13 +159,13 @@ describe('DLP scanner: every rule, every encoding, every where', () => {
   });
 
   it('does not honour secretlint-disable comments in the traffic', () => {
-    const secret = FAKES[2]!.make(rng(5));
+    const secret = FAKES[2]!.make(mulberry32(5));
     expect(scanner.scan(`// secretlint-disable\n${secret}\n// secretlint-enable`, 'body')?.rule).toBe('github-token');
     expect(scanner.scan(`${secret} // secretlint-disable-line`, 'body')?.rule).toBe('github-token');
   });
 
   it('does not look for decoded layers deeper than one nested layer', () => {
-    const secret = FAKES[2]!.make(rng(6));
+    const secret = FAKES[2]!.make(mulberry32(6));
     expect(scanner.scan(b64(b64(secret)), 'body')?.layer).toBe('base64+base64');
     expect(scanner.scan(b64(b64(b64(secret))), 'body')).toBeUndefined();
   });
@@ -197,7 +188,7 @@ describe('DLP scanner: every rule, every encoding, every where', () => {
 });
 
 describe('DLP scanner: allowed values', () => {
-  const r = rng(42);
+  const r = mulberry32(42);
   const injected = 'sk-' + 'ant-oat01-' + str(r, 93, ALNUM + '_-') + 'AA';
   const other = 'sk-' + 'ant-oat01-' + str(r, 93, ALNUM + '_-') + 'AA';
   const allowing = createScanner({ allowed: [`Bearer ${injected}`, injected] });
@@ -272,22 +263,6 @@ describe('DLP ruleset', () => {
 const ROOT = path.resolve(import.meta.dirname, '../../../..');
 const CORPUS_CAP = 8 * 1024 * 1024;
 
-function* files(dir: string, re: RegExp, skip: (name: string) => boolean): Generator<string> {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!skip(e.name)) yield* files(p, re, skip);
-    } else if (e.isFile() && re.test(e.name)) yield p;
-  }
-}
-
 describe('DLP scanner: no findings over ordinary source code', () => {
   it(`finds nothing in this repo's source and ${CORPUS_CAP >> 20} MB of node_modules JavaScript`, () => {
     const hits: string[] = [];
@@ -300,11 +275,8 @@ describe('DLP scanner: no findings over ordinary source code', () => {
         if (found) hits.push(`${path.relative(ROOT, f)}: ${found.rule} (${found.layer})`);
       }
     };
-    for (const f of files(ROOT, /\.(ts|md|json)$/, (n) => n === 'node_modules' || n === 'dist' || n.startsWith('.'))) scanFile(f);
-    // @secretlint's own bundle documents its rules with example credentials, and
-    // dependencies' own test suites hold example URLs with passwords: true
-    // positives, left out. What ships and runs is scanned.
-    for (const f of files(path.join(ROOT, 'node_modules'), /\.(c|m)?js$/, (n) => n === '@secretlint' || n === 'test' || n === 'tests' || n === '__tests__')) {
+    for (const f of walkFiles(ROOT, /\.(ts|md|json)$/, (n) => n === 'node_modules' || n === 'dist' || n.startsWith('.'))) scanFile(f);
+    for (const f of walkFiles(path.join(ROOT, 'node_modules'), /\.(c|m)?js$/, notInCorpus)) {
       if (total >= CORPUS_CAP) break;
       scanFile(f);
     }
@@ -326,7 +298,7 @@ describe('DLP scanner: properties', () => {
     fc.assert(
       fc.property(printable, printable, delimiter, delimiter, fc.nat(FAKES.length - 1), fc.integer(), encodings, fc.constantFrom<DlpWhere>('url', 'header', 'body'), (pre, post, d1, d2, k, seed, enc, where) => {
         const fake = FAKES[k]!;
-        const text = `${pre}${d1}${fake.make(rng(seed))}${d2}${post}`;
+        const text = `${pre}${d1}${fake.make(mulberry32(seed))}${d2}${post}`;
         const f = scanner.scan(enc.encode(text), where);
         expect(f).toBeDefined();
         expect([fake.rule, ...(fake.alsoOk ?? [])]).toContain(f!.rule);
@@ -369,7 +341,7 @@ describe('DLP scanner: properties', () => {
     // scanner found nothing at all): the same texts plus a real-shaped token are found.
     fc.assert(
       fc.property(noisyText, fc.integer(), (text, seed) => {
-        const token = 'gh' + 'p_' + str(rng(seed), 36, ALNUM);
+        const token = 'gh' + 'p_' + str(mulberry32(seed), 36, ALNUM);
         expect(scanner.scan(`${text} ${token} `, 'body')?.rule).toBe('github-token');
       }),
       { numRuns: 100 },
