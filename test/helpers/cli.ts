@@ -1,11 +1,12 @@
 // Runs the real `bottle` CLI (from source, Node strips the types) in a
 // throwaway project directory with its own state root, and finds what a
 // bottle left in Docker by its labels.
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, execaSync, type ResultPromise } from 'execa';
+import { expect } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'cli/bin.ts');
@@ -73,4 +74,11 @@ export function simpleConfig(agent: string, bottle: Record<string, unknown> = {}
 /** A unique agent name per test, so label queries see only its own bottles. */
 export function agentName(tag: string): string {
   return `${tag}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** The audit trail of the project's one bottle, as kept in logs/ after teardown. */
+export function auditEvents(p: Project): Array<Record<string, unknown>> {
+  const logs = readdirSync(path.join(p.stateRoot, 'logs'));
+  expect(logs).toHaveLength(1);
+  return readFileSync(path.join(p.stateRoot, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }

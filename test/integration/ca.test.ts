@@ -5,13 +5,13 @@
 // that serves leaves from the bottle's CA (an IP literal and a DNS name).
 // A guest without update-ca-certificates, or where it does not report
 // "1 added", stops the bottle with an error naming the ca plugin.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execaSync } from 'execa';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, ROOT, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, ROOT, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 
 const CA_PLUGIN = pathToFileURL(path.join(ROOT, 'plugins/ca/index.ts')).href;
 
@@ -80,11 +80,6 @@ export default {
   );
 }
 
-function auditEvents(p: Project): Array<Record<string, unknown>> {
-  const logs = readdirSync(path.join(p.stateRoot, 'logs'));
-  expect(logs).toHaveLength(1);
-  return readFileSync(path.join(p.stateRoot, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 const TRUST_VARS = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'];
 

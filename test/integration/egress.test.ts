@@ -4,12 +4,10 @@
 // holds it. Upstreams are local mocks reached through route `upstream`s: no
 // request leaves this machine.
 import http from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 
 interface Seen {
   host: string | undefined;
@@ -95,8 +93,7 @@ describe.skipIf(!dockerAvailable)('egress from inside a bottle', () => {
     stdout = r.stdout;
     expect(r.exitCode, r.stderr).toBe(0);
     out = new Map(stdout.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
-    const logs = path.join(p.stateRoot, 'logs');
-    audit = readdirSync(logs).flatMap((f) => readFileSync(path.join(logs, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    audit = auditEvents(p);
   }, 300_000);
 
   afterAll(() => {

@@ -3,12 +3,12 @@
 // runs as node, its audit events are kept; a missing dotfiles dir fails at
 // plan time (exit 2) before anything exists, and a failing setup command
 // stops the bottle (exit 1, the plugin named) and leaves nothing behind.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, ROOT, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, ROOT, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 
 const PLUGIN = pathToFileURL(path.join(ROOT, 'examples/dotfiles/dotfiles.ts')).href;
 
@@ -40,11 +40,6 @@ function makeDotfiles(p: Project, marker: string): string {
   return dir;
 }
 
-function auditEvents(p: Project): Array<Record<string, unknown>> {
-  const logs = readdirSync(path.join(p.stateRoot, 'logs'));
-  expect(logs).toHaveLength(1);
-  return readFileSync(path.join(p.stateRoot, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe.skipIf(!dockerAvailable)('example plugin: dotfiles', () => {
   let p: Project;

@@ -2,11 +2,10 @@
 // agent clones and pushes by the upstream's own URL, the gate enforces the
 // policy and DLP before anything reaches the upstream, relays the upstream's
 // refusals, and the key never enters the guest.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const HOST_MARKER = `/tmp/bottle-gate-host-marker-${process.pid}`;
@@ -81,8 +80,7 @@ describe.skipIf(!dockerAvailable)('git gate from inside a bottle', () => {
     stdout = run.stdout;
     expect(run.exitCode, run.stderr).toBe(0);
     out = new Map(stdout.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
-    const logs = path.join(p.stateRoot, 'logs');
-    audit = readdirSync(logs).flatMap((f) => readFileSync(path.join(logs, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    audit = auditEvents(p);
   }, 300_000);
 
   afterAll(async () => {

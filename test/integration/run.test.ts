@@ -2,7 +2,7 @@
 // the command's exit code, and leaves nothing behind.
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, simpleConfig, stateDirs, type Project } from '../helpers/cli.ts';
+import { agentName, auditEvents, bottle, leftovers, project, simpleConfig, stateDirs, type Project } from '../helpers/cli.ts';
 
 describe.skipIf(!dockerAvailable)('bottle run', () => {
   let p: Project;
@@ -35,10 +35,7 @@ describe.skipIf(!dockerAvailable)('bottle run', () => {
     p.config(simpleConfig(agent, { workspace: 'none' }));
     const r = await bottle(p, ['run', '--', 'true']);
     expect(r.exitCode).toBe(0);
-    const { readdirSync, readFileSync } = await import('node:fs');
-    const logs = readdirSync(`${p.stateRoot}/logs`);
-    expect(logs).toHaveLength(1);
-    const events = readFileSync(`${p.stateRoot}/logs/${logs[0]}`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = auditEvents(p);
     expect(events.map((e) => e.type)).toEqual(['bottle.start', 'agent.exit', 'bottle.end']);
     expect(events[2]).toMatchObject({ outcome: 'success', exitCode: 0 });
   });
