@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { DockerCli } from '../backends/docker-cli.ts';
+import { DockerCli, dockerError } from '../backends/docker-cli.ts';
 import { BottleError } from '../errors.ts';
 import { bottleCacheRoot, fetchClaudeBinary, resolveClaudeVersion } from './claude-binary.ts';
 
@@ -45,20 +45,12 @@ async function inspectImage(ref: string, signal?: AbortSignal): Promise<{ arch: 
   const res = await docker(['image', 'inspect', '--format', '{{.Architecture}}', ref], signal);
   if (res.exitCode === 0) return { arch: res.stdout.trim() };
   if (/no such (image|object)/i.test(res.stderr)) return undefined;
-  throw engineError(`docker image inspect ${ref}`, res.stderr);
+  throw dockerError(['image', 'inspect'], res);
 }
 
 /** Every docker call of the build goes through the backend's DockerCli (BOTTLE_DOCKER, clear errors). */
 function docker(args: string[], signal?: AbortSignal) {
   return new DockerCli().run(args, { signal, allowFailure: true });
-}
-
-function engineError(what: string, detail: string): BottleError {
-  const line = lastMeaningfulLine(detail.split('\n')) ?? detail.trim();
-  return new BottleError(`${what} failed: ${line}`, {
-    code: 'BACKEND',
-    hint: 'Check that the docker CLI is installed and the Docker engine is running (`docker info`).',
-  });
 }
 
 function aborted(signal: AbortSignal | undefined): BottleError {
@@ -145,7 +137,7 @@ async function streamDocker(
   }
   const r = await sub;
   if (r.isCanceled || signal?.aborted) throw aborted(signal);
-  if (r.failed && r.exitCode === undefined) throw engineError(`docker ${args[0] ?? ''}`, r.message ?? 'failed to run');
+  if (r.failed && r.exitCode === undefined) throw dockerError([args[0] ?? ''], { exitCode: 1, stdout: '', stderr: r.message ?? 'failed to run' });
   return r.exitCode === 0;
 }
 
