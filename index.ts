@@ -16,7 +16,9 @@ export type { ResolvedConfig, ResolvedAgent, ResolvedBottle } from './core/confi
 export { STAGE, HOOK_ORDER } from './core/hooks.ts';
 export type { BottlePlugin, BottleHooks, PluginApi, PlanContext, StartContext, GuestContext, ExecContext, TeardownContext, Outcome } from './core/hooks.ts';
 export type { PlanDraft, Plan, GuestFile, GuestCommand, ExecSpec, Mount, DaemonDecl } from './core/plan.ts';
-export type { NetworkInfo, GuestHandle, GuestExecOptions, GuestExecResult } from './core/backends/types.ts';
+export type { Door, DoorRequest, DoorDecl } from './core/doors.ts';
+export { listenOnDoor, closeServer, safeSink, DOOR_GUEST_HOST } from './core/doors.ts';
+export type { GuestHandle, GuestExecOptions, GuestExecResult } from './core/backends/types.ts';
 export type { StepEvent, AuditEvent, WarnEvent } from './core/bus.ts';
 export { BottleError } from './core/errors.ts';
 export { Kernel } from './core/kernel.ts';

@@ -4,7 +4,8 @@ import { AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
 import type { Bus } from './bus.ts';
 import type { BottleError } from './errors.ts';
 import type { ResolvedAgent, ResolvedBottle, ResolvedConfig } from './config/schema.ts';
-import type { GuestHandle, NetworkInfo } from './backends/types.ts';
+import type { GuestHandle } from './backends/types.ts';
+import type { Door, DoorRequest } from './doors.ts';
 import type { ExecSpec, Plan, PlanDraft } from './plan.ts';
 
 /**
@@ -22,14 +23,20 @@ export interface PlanContext {
   warn(message: string): void;
   /** An exit-2 error naming the config file and the field: `configError('agents.demo.skills[0]', 'no skill "x"')`. */
   configError(path: string, message: string, hint?: string): BottleError;
+  /**
+   * Asks for a door: a Unix socket path for the plugin's daemon to listen on
+   * in `preStart` (with `listenOnDoor`), offered to guest clients on
+   * `127.0.0.1:<port>`. Recorded in the plan; a name or port already taken is
+   * an error naming both plugins.
+   */
+  door(request: DoorRequest): Door;
 }
 
-/** Context of `preStart`: the network exists, the guest does not yet. */
+/** Context of `preStart`: the doors dir exists (start daemons on their doors), the guest does not yet. */
 export interface StartContext {
   plan: Plan;
   /** This bottle's private host directory (removed at teardown). */
   stateDir: string;
-  network: NetworkInfo;
   /** Registers the undo of something just created; teardown runs it, newest first. */
   onUndo(label: string, run: () => Promise<void> | void): void;
   bus: Bus;
@@ -45,8 +52,8 @@ export interface GuestContext extends StartContext {
 /** Context of `exec`: pure, so `bottle plan` can show the final argv. */
 export interface ExecContext {
   plan: Plan;
-  /** Set when the bottle is really starting; absent for `bottle plan`. */
-  network?: NetworkInfo;
+  /** True when the bottle is really starting; false for `bottle plan`. */
+  starting: boolean;
 }
 
 export type Outcome = 'success' | 'error' | 'signal';

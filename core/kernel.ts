@@ -4,12 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { BottleError, configError, describeError, isBottleError } from './errors.ts';
 import { Bus } from './bus.ts';
 import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
-import type { Backend, GuestHandle, NetworkInfo } from './backends/types.ts';
+import type { Backend, GuestHandle } from './backends/types.ts';
+import { doorOf, doorProblem, doorSocketPath, LIFELINE, type Door, type DoorRequest } from './doors.ts';
 import type { ResolvedConfig } from './config/schema.ts';
 import { packFiles, parseMarkers, provisionScript } from './guest-files.ts';
 import { ownerToken } from './owner.ts';
 import { GUEST_WORKSPACE, type ExecSpec, type Plan, type PlanDraft } from './plan.ts';
-import { appendAudit, createStateDir, removeStateDir } from './state.ts';
+import { startLifeline } from './lifeline.ts';
+import { appendAudit, createDoorsDir, createStateDir, doorsDirFor, removeStateDir } from './state.ts';
 import { UndoStack, type UndoFailure } from './undo.ts';
 
 export interface KernelOptions {
@@ -54,6 +56,8 @@ export class Kernel {
   #signal: AbortSignal;
   #slug: string;
   #baseExec: ExecSpec | undefined;
+  /** The draft while `plan` runs: where doors are recorded. */
+  #draft: PlanDraft | undefined;
 
   constructor(opts: KernelOptions) {
     this.#opts = opts;
@@ -124,9 +128,20 @@ export class Kernel {
       return { ...c, onUndo: (label: string, run: () => Promise<void> | void) => this.#undo.push({ label: `${plugin}: ${label}`, plugin, run }) };
     }
     if (typeof c.warn === 'function' && 'agent' in c) {
-      return { ...c, warn: (message: string) => this.bus.emit('warn', { message, plugin }) };
+      return { ...c, warn: (message: string) => this.bus.emit('warn', { message, plugin }), door: (req: DoorRequest) => this.#openDoor(req, plugin) };
     }
     return arg;
+  }
+
+  /** Records a door in the plan being drafted; its socket lives in the bottle's doors dir. */
+  #openDoor(req: DoorRequest, plugin: string): Door {
+    const draft = this.#draft;
+    if (!draft) throw new BottleError(`plugin "${plugin}" asked for door "${req.name}" outside \`plan\``, { code: 'PLUGIN', plugin });
+    const problem = doorProblem(req, draft.doors);
+    if (problem) throw new BottleError(problem, { code: 'PLUGIN', plugin, hook: 'plan' });
+    const decl = { name: req.name, port: req.port, description: req.description, plugin, socketPath: doorSocketPath(doorsDirFor(this.#opts.stateRoot, this.#slug), req.name), guest: `127.0.0.1:${req.port}` };
+    draft.doors.push(decl);
+    return doorOf(decl);
   }
 
   /** Runs `plan` and the pure `exec` waterfall. No side effects: `bottle plan` is this. */
@@ -153,6 +168,7 @@ export class Kernel {
       env: { ...bottleConfig.env },
       mounts: [],
       daemons: [],
+      doors: [],
       exec: { argv: commandOverride?.length ? [...commandOverride] : [...agent.command], env: {}, user: 'node', workdir: GUEST_WORKSPACE },
       labels: { 'claude-bottle.slug': this.#slug, 'claude-bottle.agent': this.agentName, 'claude-bottle.owner': owner, 'claude-bottle.created': created },
     };
@@ -164,18 +180,24 @@ export class Kernel {
       configName,
       warn: (message) => this.bus.emit('warn', { message }),
       configError: (path, message, hint) => configError(configName, path, message, hint),
+      door: (req) => this.#openDoor(req, '(unknown)'),
     };
     this.phase = 'planning';
-    await this.hooks.plan.promise(draft, ctx);
+    this.#draft = draft;
+    try {
+      await this.hooks.plan.promise(draft, ctx);
+    } finally {
+      this.#draft = undefined;
+    }
     checkDraft(draft);
     // The run-time exec pass starts again from this, not from its own output.
     this.#baseExec = structuredClone(draft.exec);
-    draft.exec = await this.#execSpec(draft.exec, draft, undefined);
+    draft.exec = await this.#execSpec(draft.exec, draft, false);
     return deepFreeze(draft);
   }
 
-  async #execSpec(from: ExecSpec, plan: Plan, network: NetworkInfo | undefined): Promise<ExecSpec> {
-    const ctx: ExecContext = { plan, ...(network ? { network } : {}) };
+  async #execSpec(from: ExecSpec, plan: Plan, starting: boolean): Promise<ExecSpec> {
+    const ctx: ExecContext = { plan, starting };
     const spec = await this.hooks.exec.promise(structuredClone(from), ctx);
     // The agent always runs as node: root in the guest could undo its isolation.
     if (spec.user !== 'node') {
@@ -209,14 +231,15 @@ export class Kernel {
       for (const rec of auditBuffer.splice(0)) appendAudit(stateDir, rec);
       this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });
 
-      const network = await this.bus.step('network', 'create network', () => backend.createNetwork(p.slug, p.labels, this.#signal));
-      this.#undo.push({ label: `remove network ${network.name}`, run: () => backend.removeNetwork(network.name) });
-      this.#checkAborted();
+      // The doors dir and the lifeline, before any daemon: the guest's init
+      // holds the lifeline, and loses it when this process ends, however it ends.
+      const doorsDir = createDoorsDir(stateRoot, p.slug);
+      const lifeline = await startLifeline(doorSocketPath(doorsDir, LIFELINE));
+      this.#undo.push({ label: 'close the lifeline', run: () => lifeline.close() });
 
       const startCtx: StartContext = {
         plan: p,
         stateDir,
-        network,
         onUndo: (label, run) => this.#undo.push({ label, run }),
         bus: this.bus,
         signal: this.#signal,
@@ -227,7 +250,11 @@ export class Kernel {
       let guest: GuestHandle | undefined;
       try {
         guest = await this.bus.step('guest', 'start guest', () =>
-          backend.startGuest({ slug: p.slug, image: p.image, network, env: p.env, mounts: p.mounts, workdir: GUEST_WORKSPACE, labels: p.labels, signal: this.#signal }),
+          backend.startGuest({
+            slug: p.slug,
+            image: p.image,
+            doors: { hostDir: doorsDir, lifeline: `${LIFELINE}.sock`, forwards: p.doors.map((d) => ({ port: d.port, socket: `${d.name}.sock` })) },
+            env: p.env, mounts: p.mounts, workdir: GUEST_WORKSPACE, labels: p.labels, signal: this.#signal }),
         );
       } finally {
         // Registered even when start failed half-way: `docker run` may have left a container.
@@ -244,7 +271,7 @@ export class Kernel {
       await this.hooks.provision.promise(guestCtx);
       this.#checkAborted();
 
-      const spec = await this.#execSpec(this.#baseExec!, p, network);
+      const spec = await this.#execSpec(this.#baseExec!, p, true);
       this.phase = 'running';
       this.bus.emit('log', { message: `running ${spec.argv.join(' ')}` });
       exitCode = await backend.attach(guest, spec, this.#signal);

@@ -1,6 +1,8 @@
 // The plan: everything a bottle will be, decided before anything starts.
 // Plugins fill a PlanDraft in the `plan` hook; the kernel freezes it into a Plan.
 
+import type { DoorDecl } from './doors.ts';
+
 /** Who owns a file in the guest. The agent image guarantees node is uid/gid 1000. */
 export type GuestOwner = 'node' | 'root';
 
@@ -40,7 +42,7 @@ export interface Mount {
   readOnly: boolean;
 }
 
-/** A host daemon a plugin will start in preStart; declared here so `bottle plan` shows it. */
+/** A host daemon a plugin will start in preStart; declared here so `bottle plan` shows it. A daemon the guest reaches has a door too (`ctx.door`). */
 export interface DaemonDecl {
   name: string;
   plugin: string;
@@ -75,6 +77,8 @@ export interface PlanDraft {
   env: Record<string, string>;
   mounts: Mount[];
   daemons: DaemonDecl[];
+  /** The guest's ways out, asked for with `ctx.door()` in `plan`; their host sockets and guest ports. */
+  doors: DoorDecl[];
   exec: ExecSpec;
   /** Labels put on everything the backend creates for this bottle. */
   labels: Record<string, string>;
@@ -83,9 +87,4 @@ export interface PlanDraft {
 export type Plan = Readonly<PlanDraft>;
 
 export const GUEST_HOME = '/home/node';
-/**
- * The guest's name for its network's gateway (in its /etc/hosts), where the
- * host daemons listen: a plan can name it before the gateway's address is known.
- */
-export const GUEST_GATEWAY_HOST = 'bottle-gateway';
 export const GUEST_WORKSPACE = '/home/node/workspace';

@@ -1,9 +1,10 @@
 // The bottle's private host directory (0700) under the state root, and the
 // audit trail: audit.jsonl lives there while the bottle runs and is kept in
 // logs/ when the bottle's state dir is removed at teardown.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
+import { doorsDirFits } from './doors.ts';
 
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BOTTLE_STATE_HOME) return path.resolve(env.BOTTLE_STATE_HOME);
@@ -14,6 +15,28 @@ export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
 export const bottlesDir = (root: string) => path.join(root, 'bottles');
 export const logsDir = (root: string) => path.join(root, 'logs');
 export const auditLogPath = (root: string, slug: string) => path.join(logsDir(root), `${slug}.audit.jsonl`);
+
+/**
+ * Where a bottle's door sockets live: `<state dir>/doors`, or, when that path
+ * is too long for a Unix socket (a deep HOME), a dir of its own in the temp
+ * dir. Deterministic, so `down` and `gc` find it too.
+ */
+export function doorsDirFor(root: string, slug: string): string {
+  const inState = path.join(bottlesDir(root), slug, 'doors');
+  return doorsDirFits(inState) ? inState : path.join(tmpdir(), `claude-bottle-doors-${slug}`);
+}
+
+/** Makes the doors dir, 0700; refuses one that exists already (it could be someone else's). */
+export function createDoorsDir(root: string, slug: string): string {
+  const dir = doorsDirFor(root, slug);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${dir} exists already; remove it (\`bottle gc\`) and try again`);
+    throw e;
+  }
+  return dir;
+}
 
 export interface OwnerFile {
   slug: string;
@@ -37,6 +60,16 @@ export function removeStateDir(root: string, slug: string): void {
     renameSync(audit, auditLogPath(root, slug));
   }
   rmSync(dir, { recursive: true, force: true });
+  const doors = doorsDirFor(root, slug);
+  if (!doors.startsWith(dir + path.sep)) {
+    // The temp-dir fallback: only ours (a dir, not a link someone planted).
+    try {
+      const st = lstatSync(doors);
+      if (st.isDirectory() && st.uid === process.getuid?.()) rmSync(doors, { recursive: true, force: true });
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 export function listStateDirs(root: string): OwnerFile[] {

@@ -1,12 +1,14 @@
-// The Docker backend, through the `docker` CLI. Per bottle: one --internal
-// network on a free subnet and one container (--init, user node, no
-// capabilities it does not need, no IPv6, no default route), all labelled.
+// The Docker backend, through the `docker` CLI. Per bottle: one container
+// with no network at all (--network none: only `lo`), the doors dir bind-mounted
+// read-only, and the forwarder (forwarder.ts) as its main process; --init,
+// no capabilities it does not need, all labelled.
 import { execa } from 'execa';
+import { GUEST_DOORS_DIR } from '../doors.ts';
 import { BottleError } from '../errors.ts';
-import { GUEST_GATEWAY_HOST, type ExecSpec } from '../plan.ts';
+import type { ExecSpec } from '../plan.ts';
 import { DockerCli, dockerError, isNotFound } from './docker-cli.ts';
-import { pickSubnet } from './subnet.ts';
-import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, NetworkInfo } from './types.ts';
+import { FORWARDER_FAILED, forwarderArgv, READY_MARK } from './forwarder.ts';
+import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec } from './types.ts';
 
 /** Every resource a bottle makes carries these labels. */
 export const LABEL = {
@@ -19,25 +21,22 @@ export const LABEL = {
 export const resourceName = (slug: string) => `claude-bottle-${slug}`;
 
 /**
- * What root needs in the guest during provisioning; the rest (NET_RAW, ...)
- * is dropped. NET_ADMIN is here only so our own root exec can remove the
- * default route (runc cannot give an exec more than the container's set).
- * The agent runs as uid 1000 with no capabilities, and no-new-privileges
- * keeps it from gaining any.
+ * What root needs in the guest while provisioning (tar, chown, runuser); the
+ * rest is dropped, NET_ADMIN and NET_RAW included: there is no network to
+ * administer. The agent runs as uid 1000 with no capabilities, and
+ * no-new-privileges keeps it from gaining any.
  */
-const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL', 'NET_ADMIN'];
-
-/** Written by the guest's main process once the default route is gone. */
-const SEAL_MARK = '/run/claude-bottle-sealed';
+const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL'];
 
 /**
- * Every exec goes through this: it waits (up to 5 s) for the seal, so nothing
- * ever runs in a guest that still has a route out; exit 86 if it never comes.
+ * Every exec goes through this: it waits (up to 5 s) for the forwarder's ready
+ * mark, so nothing of ours runs before every door's port is bound by root
+ * (the agent cannot take one first); exit 86 if it never comes.
  */
-const SEAL_GUARD = [
+const READY_GUARD = [
   'sh', '-c',
-  `i=0; while [ ! -e ${SEAL_MARK} ]; do i=$((i+1)); if [ $i -gt 500 ]; then echo "claude-bottle: the guest's network was not sealed (is iproute2 in the image?)" >&2; exit 86; fi; sleep 0.01; done; exec "$@"`,
-  'sealed',
+  `i=0; while [ ! -e ${READY_MARK} ]; do i=$((i+1)); if [ $i -gt 500 ]; then echo "claude-bottle: the guest's forwarder did not start" >&2; exit ${FORWARDER_FAILED}; fi; sleep 0.01; done; exec "$@"`,
+  'ready',
 ];
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
@@ -56,55 +55,27 @@ export class DockerBackend implements Backend {
     if (r.exitCode !== 0) throw dockerError(['version'], r);
   }
 
-  async createNetwork(slug: string, labels: Record<string, string>, signal?: AbortSignal): Promise<NetworkInfo> {
-    const name = resourceName(slug);
-    const tried = new Set<string>();
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const { cidr, gateway } = pickSubnet(tried);
-      tried.add(cidr);
-      const args = ['network', 'create', '--internal', '--driver', 'bridge', '--subnet', cidr, '--gateway', gateway, ...labelArgs(labels), name];
-      const r = await this.cli.run(args, { signal, allowFailure: true });
-      if (r.exitCode === 0) return { name, subnet: cidr, gateway };
-      // Another network (maybe another bottle starting right now) has it: try the next.
-      if (!/overlap/i.test(r.stderr)) throw dockerError(args, r);
-    }
-    throw new BottleError('could not find a free subnet for the bottle network after 8 tries', {
-      code: 'BACKEND',
-      hint: 'remove leftover bottles with `bottle gc`, or set BOTTLE_SUBNET_POOL to another /16 (e.g. "10.214")',
-    });
-  }
-
-  async removeNetwork(name: string): Promise<void> {
-    const r = await this.cli.run(['network', 'rm', name], { allowFailure: true });
-    if (r.exitCode !== 0 && !isNotFound(r)) throw dockerError(['network', 'rm'], r);
-  }
-
   async startGuest(spec: GuestSpec): Promise<GuestHandle> {
     const name = resourceName(spec.slug);
     const args = [
       'run', '--detach', '--init',
       '--name', name,
       '--hostname', 'bottle',
-      '--network', spec.network.name,
-      '--add-host', `${GUEST_GATEWAY_HOST}:${spec.network.gateway}`,
-      // The idle main process is root: with no-new-privileges, execs as root
-      // only get the capabilities above when the container's user is root.
-      // Every exec names its user; the agent's is always 1000.
+      // No network at all: the doors are the only way out.
+      '--network', 'none',
+      // The forwarder binds the doors' ports as root. With no-new-privileges,
+      // root execs (provisioning) get the capabilities below only when the
+      // container's user is root. Every exec names its user; the agent's is 1000.
+      '--user', '0:0',
       '--workdir', spec.workdir,
       '--cap-drop', 'ALL', ...CAPS.flatMap((c) => ['--cap-add', c]),
       '--security-opt', 'no-new-privileges',
-      '--sysctl', 'net.ipv6.conf.all.disable_ipv6=1',
       ...labelArgs(spec.labels),
       ...envArgs(spec.env),
+      '--mount', `type=bind,src=${spec.doors.hostDir},dst=${GUEST_DOORS_DIR},readonly`,
       ...spec.mounts.flatMap((m) => ['--mount', `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`]),
       spec.image,
-      // An --internal network still gives the guest a default route via the
-      // gateway, and the host answers on all its addresses through it. The
-      // main process (root, with NET_ADMIN) removes the route first thing;
-      // only the on-link gateway stays reachable. The agent (uid 1000, no
-      // capabilities) cannot put it back. Then the guest idles; the agent
-      // runs through `docker exec`, which waits for the seal (SEAL_GUARD).
-      'sh', '-c', `command -v ip >/dev/null || exit 86; ip route del default 2>/dev/null; if ip route show default | grep -q .; then exit 86; fi; : > ${SEAL_MARK}; exec sleep infinity`,
+      ...forwarderArgv({ doorsDir: GUEST_DOORS_DIR, lifeline: spec.doors.lifeline, forwards: spec.doors.forwards }),
     ];
     const r = await this.cli.run(args, { signal: spec.signal, allowFailure: true });
     if (r.exitCode !== 0) {
@@ -114,7 +85,13 @@ export class DockerBackend implements Backend {
           hint: 'build it with `bottle image build` (or set `image` in bottle.config.ts to one you have)',
         });
       }
-      throw dockerError(args, r);
+      if (/executable file not found|"perl": .*not found/i.test(r.stderr)) {
+        throw new BottleError(`the image "${spec.image}" has no perl, which the guest's forwarder needs`, {
+          code: 'IMAGE',
+          hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
+        });
+      }
+      throw dockerError(args.slice(0, args.indexOf(spec.image) + 1), r);
     }
     const id = r.stdout.trim();
     const guest = this.#handle(id, name);
@@ -126,7 +103,7 @@ export class DockerBackend implements Backend {
       id,
       name,
       exec: async (argv: string[], opts: GuestExecOptions = {}): Promise<GuestExecResult> => {
-        const args = ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...this.#execFlags(opts.user ?? 'node', opts.env ?? {}, opts.workdir), id, ...SEAL_GUARD, ...argv];
+        const args = ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...this.#execFlags(opts.user ?? 'node', opts.env ?? {}, opts.workdir), id, ...READY_GUARD, ...argv];
         const r = await this.cli.run(args, { input: opts.input as never, signal: opts.signal, allowFailure: true });
         if (r.exitCode !== 0 && /is not running/.test(r.stderr)) await this.#checkGuestAlive(id);
         return r;
@@ -145,7 +122,7 @@ export class DockerBackend implements Backend {
 
   async attach(guest: GuestHandle, spec: ExecSpec, signal?: AbortSignal): Promise<number> {
     const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-    const args = ['exec', '-i', ...(tty ? ['-t'] : []), ...this.#execFlags(spec.user, spec.env, spec.workdir), guest.id, ...SEAL_GUARD, ...spec.argv];
+    const args = ['exec', '-i', ...(tty ? ['-t'] : []), ...this.#execFlags(spec.user, spec.env, spec.workdir), guest.id, ...READY_GUARD, ...spec.argv];
     this.cli.calls++;
     this.cli.log?.push(args);
     const r = await execa(this.cli.bin, args, { stdio: 'inherit', reject: false, ...(signal ? { cancelSignal: signal } : {}) });
@@ -156,15 +133,17 @@ export class DockerBackend implements Backend {
     return r.exitCode;
   }
 
-  /** Throws when the guest itself has stopped, saying why (exit 86: it could not seal its network). */
+  /** Throws when the guest itself has stopped, saying why (its forwarder's own words when it could not start). */
   async #checkGuestAlive(id: string): Promise<void> {
     const r = await this.cli.run(['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id], { allowFailure: true });
     const [running, code] = r.stdout.trim().split(' ');
     if (r.exitCode !== 0 || running === 'true') return;
-    if (code === '86') {
-      throw new BottleError('the guest could not seal its network (remove its default route), so nothing was run in it', {
+    if (code === String(FORWARDER_FAILED)) {
+      const logs = await this.cli.run(['logs', '--tail', '5', id], { allowFailure: true });
+      const why = logs.stderr.split('\n').filter((l) => l.includes('forwarder')).pop();
+      throw new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^claude-bottle forwarder: /, '')}` : ''}, so nothing was run in it`, {
         code: 'BACKEND',
-        hint: 'the agent image needs `ip` (iproute2): rebuild it with `bottle image build`',
+        hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
       });
     }
     throw new BottleError(`the guest stopped (exit ${code})`, { code: 'BACKEND', hint: '`docker logs` of the container may say why; it is removed at teardown' });
@@ -195,12 +174,18 @@ export class DockerBackend implements Backend {
     return [...bySlug.values()].sort((a, b) => a.created.localeCompare(b.created));
   }
 
+  /** Networks are only left by older versions, which gave each bottle one. */
+  async #removeNetwork(name: string): Promise<void> {
+    const r = await this.cli.run(['network', 'rm', name], { allowFailure: true });
+    if (r.exitCode !== 0 && !isNotFound(r)) throw dockerError(['network', 'rm'], r);
+  }
+
   async removeBottle(slug: string): Promise<void> {
     const found = (await this.list()).find((b) => b.slug === slug);
     if (!found) return;
     const errors: unknown[] = [];
     for (const id of found.containers) await this.removeGuest(id).catch((e) => errors.push(e));
-    for (const n of found.networks) await this.removeNetwork(n).catch((e) => errors.push(e));
+    for (const n of found.networks) await this.#removeNetwork(n).catch((e) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `could not remove all of bottle ${slug}`);
   }
 }

@@ -2,12 +2,15 @@
 import type { Readable } from 'node:stream';
 import type { ExecSpec, GuestOwner, Mount } from '../plan.ts';
 
-/** The bottle's private network: the guest reaches the gateway and nothing else. */
-export interface NetworkInfo {
-  name: string;
-  subnet: string;
-  /** The one host address the guest can reach; host daemons bind here. */
-  gateway: string;
+/**
+ * The doors a guest gets: the host dir of their sockets (brought into the
+ * guest read-only) and, for each, the guest port its forwarder offers.
+ */
+export interface GuestDoors {
+  hostDir: string;
+  /** File name of the lifeline socket in `hostDir`. */
+  lifeline: string;
+  forwards: Array<{ port: number; /** file name in `hostDir` */ socket: string }>;
 }
 
 export interface GuestExecOptions {
@@ -36,7 +39,7 @@ export interface GuestHandle {
 export interface GuestSpec {
   slug: string;
   image: string;
-  network: NetworkInfo;
+  doors: GuestDoors;
   env: Record<string, string>;
   mounts: Mount[];
   workdir: string;
@@ -60,13 +63,11 @@ export interface Backend {
   readonly name: 'docker' | 'smolvm';
   /** Fails with a clear BottleError when the engine cannot be used. */
   check(signal?: AbortSignal): Promise<void>;
-  createNetwork(slug: string, labels: Record<string, string>, signal?: AbortSignal): Promise<NetworkInfo>;
-  removeNetwork(name: string): Promise<void>;
   startGuest(spec: GuestSpec): Promise<GuestHandle>;
   removeGuest(id: string): Promise<void>;
   /** Runs the agent attached to this terminal; resolves with its exit code. */
   attach(guest: GuestHandle, spec: ExecSpec, signal?: AbortSignal): Promise<number>;
   list(): Promise<BottleRecord[]>;
-  /** Removes every container and network that carries the bottle's label. */
+  /** Removes every container (and network, from older versions) that carries the bottle's label. */
   removeBottle(slug: string): Promise<void>;
 }

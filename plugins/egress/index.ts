@@ -1,11 +1,11 @@
-// egress: the bottle's only door to the network. A proxy per bottle on the
-// gateway (the one address the guest reaches): an allowlist, TLS interception
+// egress: the bottle's only door to the network. A proxy per bottle on its
+// door (a Unix socket the guest reaches as 127.0.0.1:3128): an allowlist, TLS interception
 // with the bottle's CA, credential injection per route (the guest holds only
 // placeholders), and DLP on what leaves. No `egress` key: no door at all.
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
+import type { Door } from '../../core/doors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
-import { GUEST_GATEWAY_HOST } from '../../core/plan.ts';
 import type { CaPlugin } from '../ca/index.ts';
 import { DEFAULT_MAX_BODY_BYTES, type EgressConfig } from './config.ts';
 import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
@@ -22,7 +22,7 @@ const NO_INTERCEPTION: Authority = {
   },
 };
 
-/** The proxy's port on the bottle's own gateway address (no other service shares that address). */
+/** The proxy's port on the guest's loopback. */
 export const EGRESS_PORT = 3128;
 
 const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
@@ -48,6 +48,7 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
   let enabled = false;
   let intercepts = false;
   let policy: Allowlist | undefined;
+  let door: Door | undefined;
 
   return {
     name: 'egress',
@@ -101,15 +102,13 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         // Interception (routes, DLP) needs the bottle's CA in the guest's trust store.
         intercepts = dlp.on || routes.length > 0;
         if (intercepts) opts.ca.request();
-        draft.daemons.push({
-          name: 'egress',
-          plugin: 'egress',
-          description: `HTTP(S) proxy on <gateway>:${EGRESS_PORT}: ${allow.length} allowed pattern(s), ${routes.length} route(s), DLP ${dlp.on ? 'on' : 'off'}`,
-        });
+        const description = `HTTP(S) proxy: ${allow.length} allowed pattern(s), ${routes.length} route(s), DLP ${dlp.on ? 'on' : 'off'}`;
+        door = ctx.door({ name: 'proxy', port: EGRESS_PORT, description });
+        draft.daemons.push({ name: 'egress', plugin: 'egress', description: `${description}; door ${door.url}` });
       });
 
       hooks.preStart.tapPromise('egress', async (ctx) => {
-        if (!enabled) return;
+        if (!enabled || !door) return;
         // Loaded only for bottles that have a proxy: every `bottle` start pays for what it imports.
         const [{ startProxy }, { createScanner }] = await Promise.all([import('./proxy.ts'), import('./dlp/index.ts')]);
         policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
@@ -117,8 +116,8 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         const plain = dlp.on ? createScanner() : undefined;
         const byHost = new Map(routes.map((r) => [r.host, createScanner(r.inject ? { allowed: [r.inject.value] } : {})]));
         const proxy = await startProxy({
-          host: ctx.network.gateway,
-          port: EGRESS_PORT,
+          socketPath: door.socketPath,
+          bottle: ctx.plan.bottle,
           policy,
           routes,
           // Nothing is intercepted without routes or DLP: every CONNECT is a tunnel.
@@ -130,15 +129,14 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
           forbiddenAddress: (ip) => isForbiddenAddress(ip, hostAddrs),
         });
         ctx.onUndo('stop egress proxy', () => proxy.close());
-        ctx.bus.emit('log', { plugin: 'egress', message: `egress proxy on ${proxy.host}:${proxy.port}` });
+        ctx.bus.emit('log', { plugin: 'egress', message: `egress proxy on ${door.url} (${proxy.socketPath})` });
       });
 
-      hooks.exec.tapPromise('egress', async (spec, ctx) => {
-        if (!enabled) return spec;
-        const url = `http://${ctx.network?.gateway ?? '<gateway>'}:${EGRESS_PORT}`;
-        for (const v of PROXY_VARS) spec.env[v] = url;
-        // The other daemons on the gateway (git gate, supervise) are reached directly.
-        const noProxy = ['localhost', '127.0.0.1', GUEST_GATEWAY_HOST, ctx.network?.gateway ?? '<gateway>'].join(',');
+      hooks.exec.tapPromise('egress', async (spec) => {
+        if (!enabled || !door) return spec;
+        for (const v of PROXY_VARS) spec.env[v] = door.url;
+        // The other doors (git gate, supervise) are on the guest's loopback too: reached directly.
+        const noProxy = ['localhost', '127.0.0.1'].join(',');
         spec.env.NO_PROXY = noProxy;
         spec.env.no_proxy = noProxy;
         return spec;

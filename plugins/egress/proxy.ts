@@ -55,6 +55,7 @@ import net from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
+import { listenOnDoor, safeSink } from '../../core/doors.ts';
 import { canonicalHost } from './hosts.ts';
 import { RouteCredentials } from './proxy/credentials.ts';
 import { MaskStream, maskString, secretsOf } from './proxy/mask.ts';
@@ -73,10 +74,8 @@ export interface ProxyTimeouts {
 }
 
 export interface ProxyOptions {
-  /** Bind address: the bottle network's gateway (tests: 127.0.0.1). Never a wildcard address. */
-  host: string;
-  /** 0 or absent: any free port. */
-  port?: number;
+  /** The door's Unix socket: the proxy never listens on TCP. */
+  socketPath: string;
   /** The allowlist. Route hosts are allowed as well. */
   policy: HostPolicy;
   /** Routes by canonical host: always intercepted; optional credential injection and upstream. */
@@ -130,8 +129,7 @@ export interface ProxyStats {
 }
 
 export interface EgressProxy {
-  port: number;
-  host: string;
+  socketPath: string;
   /** Stops listening and closes every socket; idempotent. */
   close(): Promise<void>;
   stats(): ProxyStats;
@@ -211,10 +209,6 @@ function errorCode(err: unknown): string {
   return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? code : 'ERROR';
 }
 
-function isWildcard(host: string): boolean {
-  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]' || host === '0:0:0:0:0:0:0:0';
-}
-
 /** A raw HTTP response on a socket that is not (or no longer) an http.ServerResponse; the socket is closed after. */
 function rawReply(socket: Duplex, status: number, text: string): void {
   if (socket.destroyed || !socket.writable) {
@@ -266,11 +260,8 @@ function validateRoute(route: Route): void {
   if (placeholder === value) throw new Error(`egress route ${name}: the placeholder must differ from the real value`);
 }
 
-/** Starts the proxy on `opts.host`; resolves once it listens. */
+/** Starts the proxy on its door's socket; resolves once it listens. */
 export async function startProxy(opts: ProxyOptions): Promise<EgressProxy> {
-  if (isWildcard(opts.host) || net.isIP(opts.host) === 0) {
-    throw new Error(`egress proxy: bind address must be one IP address (the bottle's gateway), not ${JSON.stringify(opts.host)}`);
-  }
   const headersMs = opts.timeouts?.headersMs ?? 10_000;
   const idleMs = opts.timeouts?.idleMs ?? 600_000;
   const requestMs = Math.max(opts.timeouts?.requestMs ?? 300_000, headersMs);
@@ -336,13 +327,7 @@ export async function startProxy(opts: ProxyOptions): Promise<EgressProxy> {
   const tunnels = new WeakMap<object, Origin>();
   const scanners = new Map<string, DlpScanner>();
 
-  const audit = (e: EgressAudit) => {
-    try {
-      opts.onAudit(e);
-    } catch {
-      // An audit sink that throws must not take the door down with it.
-    }
-  };
+  const audit = safeSink<EgressAudit>((e) => opts.onAudit(e));
   const allowed = (host: string): boolean => {
     if (routes.has(host)) return true;
     try {
@@ -1083,20 +1068,12 @@ export async function startProxy(opts: ProxyOptions): Promise<EgressProxy> {
   // (the slow-client tests fail if Node ever changes this).
   inner.emit('listening');
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host, port: opts.port ?? 0, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOnDoor(server, opts.socketPath);
   server.on('error', noop);
-  const address = server.address() as net.AddressInfo;
 
   let closing: Promise<void> | undefined;
   return {
-    host: address.address,
-    port: address.port,
+    socketPath: opts.socketPath,
     stats: () => ({ openSockets: live.size, ...stats }),
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-// The git gate: one host daemon per bottle, bound to the bottle's gateway,
+// The git gate: one host daemon per bottle, on its door (a Unix socket),
 // serving each remote over git's smart HTTP protocol from a bare mirror in
 // the bottle's state dir. A fetch syncs the mirror from the upstream first; a
 // push is checked (ref policy, fast-forwards, DLP over every new object, size)
@@ -10,8 +10,8 @@
 //   does (sync before the refs are advertised, size and ref names before a
 //   pack is read), needs no `git daemon`, and refuses with text the client
 //   shows (`ERR` packets, report-status with reasons, `remote:` lines). The
-//   guest's git speaks it natively; NO_PROXY (set by egress) already names
-//   the gateway. The guest's remotes become `http://<gateway>:9418/<name>.git`.
+//   guest's git speaks it natively; NO_PROXY (set by egress) names the
+//   guest's loopback. The guest's remotes become `http://127.0.0.1:9418/<name>.git`.
 // - git does the protocol work (upload-pack, receive-pack with its
 //   quarantine, fsck and report-status), the daemon does the judging: the
 //   gate's own pre-receive hook (hook.ts) hands each push to this process,
@@ -36,11 +36,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { listenOnDoor, safeSink } from '../../core/doors.ts';
 import { killTree, type RunOptions, runGit, spawnGit, tail } from './git.ts';
 import { startHookServer, TOKEN_ENV, type HookContext, type Verdict } from './hook.ts';
 import { openMirror, type Mirror } from './mirror.ts';
@@ -75,9 +75,6 @@ class Refused extends Error {}
 const scrub = (r: Remote, text: string) => text.split(r.cfg.identityFile).join('<identity>').split(r.cfg.knownHosts).join('<known_hosts>');
 
 export async function startGate(o: GateOptions): Promise<Gate> {
-  if (!o.host || o.host === '0.0.0.0' || o.host === '::' || o.host === '*' || o.host === '[::]') {
-    throw new Error(`git-gate: refusing to bind to "${o.host}": bind to the bottle's gateway address only`);
-  }
   const names = new Set<string>();
   for (const r of o.remotes) {
     if (!NAME.test(r.name)) throw new Error(`git-gate: bad remote name "${r.name}"`);
@@ -125,13 +122,7 @@ export async function startGate(o: GateOptions): Promise<Gate> {
   };
   /** Every local git call: hardened env (git.ts), the configured binary, killed on close. */
   const local: RunOptions = { home, track, ...(gitBin ? { bin: gitBin } : {}) };
-  const audit = (e: GateAudit) => {
-    try {
-      o.onAudit(e);
-    } catch {
-      // An audit sink that throws must not take a push down with it.
-    }
-  };
+  const audit = safeSink<GateAudit>((e) => o.onAudit(e));
 
   const hooks = await startHookServer({ socketPath: join(sockDir, 'hook.sock'), hookPath: join(hooksDir, 'pre-receive'), ...(o.bin?.curl ? { curl: o.bin.curl } : {}) });
   const remotes = new Map<string, Remote>();
@@ -511,18 +502,11 @@ export async function startGate(o: GateOptions): Promise<Gate> {
     });
   });
   srv.on('clientError', (_e, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(o.port ?? 0, o.host, () => {
-      srv.off('error', reject);
-      resolve();
-    });
-  }).catch(async (e: unknown) => {
+  await listenOnDoor(srv, o.socketPath).catch(async (e: unknown) => {
     await hooks.close();
     if (ownSockDir) rmSync(sockDir, { recursive: true, force: true });
     throw e;
   });
-  const addr = srv.address() as AddressInfo;
 
   if (o.warm !== false) {
     for (const r of remotes.values()) {
@@ -532,9 +516,7 @@ export async function startGate(o: GateOptions): Promise<Gate> {
 
   let closing: Promise<void> | undefined;
   return {
-    port: addr.port,
-    host: o.host,
-    url: (name) => `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${addr.port}/${name}.git`,
+    socketPath: o.socketPath,
     allowOnce(ref) {
       const full = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
       if (!full.startsWith('refs/heads/')) throw new Error(`git-gate: only a branch can be excepted, not ${ref}`);

@@ -1,24 +1,25 @@
 // git-gate: the agent works on real repositories without holding a key. Each
-// remote's upstream URL is rewritten in the guest's gitconfig to the gate on
-// the gateway; the gate (a daemon in the `bottle` process) keeps a bare repo
+// remote's upstream URL is rewritten in the guest's gitconfig to the gate's
+// door (127.0.0.1:9418 in the guest); the gate (a daemon in the `bottle` process) keeps a bare repo
 // per remote, fetches from the upstream, checks every push against the
 // policy and DLP, and pushes on with the remote's key, which never leaves
 // the host.
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { DOOR_GUEST_HOST, type Door } from '../../core/doors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import { resolveUserPath } from '../../core/paths.ts';
-import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
+import { GUEST_HOME } from '../../core/plan.ts';
 import type { GitConfig } from './config.ts';
 import type { Gate, GateRemote } from './types.ts';
 
 export { gitShape } from './config.ts';
 
-/** The gate's port on the bottle's own gateway address. */
+/** The gate's port on the guest's loopback. */
 export const GATE_PORT = 9418;
 
 /** What the guest's git talks to instead of `remote.upstream`. */
-export const gateUrl = (name: string) => `http://${GUEST_GATEWAY_HOST}:${GATE_PORT}/${name}.git`;
+export const gateUrl = (name: string) => `http://${DOOR_GUEST_HOST}:${GATE_PORT}/${name}.git`;
 
 /** The git gate plugin, with what a human's approval may change while the bottle runs. */
 export interface GitGatePlugin extends BottlePlugin {
@@ -32,6 +33,7 @@ export const gitGate = (): GitGatePlugin => {
   let remotes: GateRemote[] = [];
   let policy: GitConfig['policy'] | undefined;
   let gate: Gate | undefined;
+  let door: Door | undefined;
 
   return {
     name: 'git-gate',
@@ -68,19 +70,16 @@ export const gitGate = (): GitGatePlugin => {
             plugin: 'git-gate',
           });
         }
-        draft.daemons.push({
-          name: 'git-gate',
-          plugin: 'git-gate',
-          description: `git smart HTTP on <gateway>:${GATE_PORT} for ${remotes.map((r) => r.name).join(', ')}; push to ${policy.push.join(', ')}; protected ${policy.protected.join(', ')}`,
-        });
+        const description = `git smart HTTP for ${remotes.map((r) => r.name).join(', ')}; push to ${policy.push.join(', ')}; protected ${policy.protected.join(', ')}`;
+        door = ctx.door({ name: 'git', port: GATE_PORT, description });
+        draft.daemons.push({ name: 'git-gate', plugin: 'git-gate', description: `${description}; door ${door.url}` });
       });
 
       hooks.preStart.tapPromise('git-gate', async (ctx) => {
-        if (!remotes.length || !policy) return;
+        if (!remotes.length || !policy || !door) return;
         const [{ startGate }, { createScanner }] = await Promise.all([import('./gate.ts'), import('../egress/dlp/index.ts')]);
         gate = await startGate({
-          host: ctx.network.gateway,
-          port: GATE_PORT,
+          socketPath: door.socketPath,
           stateDir: ctx.stateDir,
           remotes,
           policy,
@@ -92,7 +91,7 @@ export const gitGate = (): GitGatePlugin => {
           await g.close();
           gate = undefined;
         });
-        ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${g.host}:${g.port}` });
+        ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${door.url} (${g.socketPath})` });
       });
     },
   };

@@ -37,10 +37,8 @@ export interface GateAudit {
 }
 
 export interface GateOptions {
-  /** Bind address: the bottle network's gateway (tests: 127.0.0.1). Never a wildcard address. */
-  host: string;
-  /** 0 or absent: any free port (the plugin uses 9418). */
-  port?: number;
+  /** The door's Unix socket: the gate never listens on TCP. */
+  socketPath: string;
   /** The bottle's private state dir (0700); everything goes under `<stateDir>/git-gate/`. */
   stateDir: string;
   remotes: GateRemote[];
@@ -62,10 +60,7 @@ export interface GateOptions {
 }
 
 export interface Gate {
-  port: number;
-  host: string;
-  /** `http://<host>:<port>/<name>.git`: what the guest's `url.<...>.insteadOf` points at. */
-  url(name: string): string;
+  socketPath: string;
   /** A human's one-time exception: the next push of this branch (name or refs/heads/...) skips the ref rules, not DLP. Returns the full ref. */
   allowOnce(ref: string): string;
   /** Stops serving, kills running git calls, closes the ssh masters; idempotent. */

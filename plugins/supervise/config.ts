@@ -1,7 +1,7 @@
 // The `supervise` key of a bottle: `true`, or how long a request waits.
 import { z } from 'zod';
 
-/** The MCP server's port on the bottle's own gateway address. */
+/** The MCP server's port on the guest's loopback. */
 export const SUPERVISE_PORT = 8767;
 /** How long a request waits for the human unless configured. */
 export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;

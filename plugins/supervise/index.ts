@@ -1,17 +1,18 @@
 // supervise: the agent's one honest way to ask for more. An MCP server per
-// bottle on the gateway (tools: bottle_status, request_egress, request_push,
+// bottle on its door (tools: bottle_status, request_egress, request_push,
 // ask); the human answers from the host (`bottle approvals`, `approve`,
 // `deny`); an approved host goes into the running proxy, an approved push
 // through the gate once. Registered in the guest with `claude mcp add`.
+import { DOOR_GUEST_HOST, type Door } from '../../core/doors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
-import { GUEST_GATEWAY_HOST, GUEST_HOME } from '../../core/plan.ts';
+import { GUEST_HOME } from '../../core/plan.ts';
 import type { EgressPlugin } from '../egress/index.ts';
 import type { GitGatePlugin } from '../git-gate/index.ts';
 import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT } from './config.ts';
 
 export { superviseShape } from './config.ts';
 
-export const SUPERVISE_URL = `http://${GUEST_GATEWAY_HOST}:${SUPERVISE_PORT}/mcp`;
+export const SUPERVISE_URL = `http://${DOOR_GUEST_HOST}:${SUPERVISE_PORT}/mcp`;
 
 export interface SuperviseOptions {
   /** Where approved hosts go. */
@@ -22,6 +23,7 @@ export interface SuperviseOptions {
 
 export const supervise = (opts: SuperviseOptions): BottlePlugin => {
   let timeoutMs = 0;
+  let door: Door | undefined;
   return {
     name: 'supervise',
     apply(hooks) {
@@ -40,16 +42,17 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
         });
         // Claude Code must wait for a human as long as the request does.
         draft.env.MCP_TOOL_TIMEOUT = String(timeoutMs + 60_000);
-        draft.daemons.push({ name: 'supervise', plugin: 'supervise', description: `MCP server on <gateway>:${SUPERVISE_PORT}; requests wait ${Math.round(timeoutMs / 1000)} s for \`bottle approve\`/\`deny\`` });
+        const description = `MCP server; requests wait ${Math.round(timeoutMs / 1000)} s for \`bottle approve\`/\`deny\``;
+        door = ctx.door({ name: 'supervise', port: SUPERVISE_PORT, description });
+        draft.daemons.push({ name: 'supervise', plugin: 'supervise', description: `${description}; door ${SUPERVISE_URL}` });
       });
 
       hooks.preStart.tapPromise('supervise', async (ctx) => {
-        if (!timeoutMs) return;
+        if (!timeoutMs || !door) return;
         // The MCP SDK is loaded only for bottles that supervise.
         const { startSupervise } = await import('./server.ts');
         const server = await startSupervise({
-          host: ctx.network.gateway,
-          port: SUPERVISE_PORT,
+          socketPath: door.socketPath,
           stateDir: ctx.stateDir,
           slug: ctx.plan.slug,
           timeoutMs,
@@ -59,7 +62,7 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
           onAudit: (e) => ctx.bus.emit('audit', { plugin: 'supervise', ...e }),
         });
         ctx.onUndo('stop supervise', () => server.close());
-        ctx.bus.emit('log', { plugin: 'supervise', message: `supervise on ${server.url}; answer with \`bottle approvals\`` });
+        ctx.bus.emit('log', { plugin: 'supervise', message: `supervise on ${SUPERVISE_URL} (${server.socketPath}); answer with \`bottle approvals\`` });
       });
     },
   };

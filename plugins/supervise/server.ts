@@ -1,6 +1,6 @@
 // The supervise MCP server: the agent's way to ask the human for more than
 // its bottle's policy gives it. One per bottle, in the `bottle` process,
-// bound to the bottle's gateway only, speaking MCP over Streamable HTTP (the
+// on its door (a Unix socket; 127.0.0.1:8767 in the guest), speaking MCP over Streamable HTTP (the
 // official SDK's transport, with sessions).
 //
 // Tools: `bottle_status` (the effective policy), `request_egress`,
@@ -25,25 +25,24 @@
 //   every 20 s when the client asked for them (a progress token), naming the
 //   request ID.
 // - Requests with an `Origin` header (browsers) or a Host header naming
-//   anything but the bind address or the guest's gateway name are refused
-//   (403): a web page on the host cannot drive the endpoint through DNS
-//   rebinding.
+//   anything but the guest's loopback are refused (403): even if the socket
+//   were ever offered on TCP, a web page could not drive the endpoint
+//   through DNS rebinding.
 // - close() withdraws the calls still waiting and lets their "cancelled"
 //   answers go out before the streams close.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { GUEST_GATEWAY_HOST } from '../../core/plan.ts';
+import { DOOR_GUEST_HOST, listenOnDoor, safeSink } from '../../core/doors.ts';
 import { isForbiddenAddress, isIpLiteral, validatePattern } from '../egress/hosts.ts';
 import { createQueue, type Outcome, type Queue, type QueueLimits, queueDir, type RequestKind, SuperviseError, type SuperviseRequest } from './queue.ts';
 import { sanitize } from './sanitize.ts';
 
-/** A sensible port for the plugin to bind on the gateway (the egress proxy has 3128, the git gate 9418). */
+/** The door's port in the guest (the egress proxy has 3128, the git gate 9418). */
 export { SUPERVISE_PORT } from './config.ts';
 /** How long a request waits for the human by default. */
 import { DEFAULT_TIMEOUT_MS } from './config.ts';
@@ -72,10 +71,8 @@ export interface SuperviseAudit {
 }
 
 export interface SuperviseOptions {
-  /** Bind address: the bottle network's gateway (tests: 127.0.0.1). One IP address, never a wildcard. */
-  host: string;
-  /** 0 or absent: any free port (the plugin uses SUPERVISE_PORT). */
-  port?: number;
+  /** The door's Unix socket: the server never listens on TCP. */
+  socketPath: string;
   /** The bottle's private state dir (0700); the queue goes under `<stateDir>/supervise/`. */
   stateDir: string;
   /** The bottle's slug, recorded in each request. */
@@ -92,7 +89,7 @@ export interface SuperviseOptions {
   timeoutMs?: number;
   /** Per-bottle rate limits (default 5 waiting at once, 30 per hour). */
   limits?: Partial<QueueLimits>;
-  /** Host names the guest may use for this server besides the bind address (default: `bottle-gateway`). */
+  /** Host names clients may use besides `127.0.0.1` and `localhost`. */
   hostNames?: string[];
   /** How often a waiting request re-reads the queue besides fs.watch (default 1000 ms). */
   pollMs?: number;
@@ -101,10 +98,7 @@ export interface SuperviseOptions {
 }
 
 export interface SuperviseServer {
-  host: string;
-  port: number;
-  /** `http://<host>:<port>/mcp`. */
-  url: string;
+  socketPath: string;
   queue: Queue;
   /** Stops serving; calls still waiting are withdrawn. Idempotent. */
   close(): Promise<void>;
@@ -186,10 +180,6 @@ const quoteHuman = (reason: string) => (reason ? `"${reason}"` : '(no reason giv
 
 // --- the server -----------------------------------------------------------------
 
-function isWildcard(host: string): boolean {
-  return host === '' || host === '*' || host === '0.0.0.0' || host === '::' || host === '[::]' || host === '0:0:0:0:0:0:0:0';
-}
-
 /** The host of a Host header, lower-case, without port or brackets. */
 function hostOfHeader(h: string | undefined): string | undefined {
   if (!h) return undefined;
@@ -199,24 +189,13 @@ function hostOfHeader(h: string | undefined): string | undefined {
 }
 
 export async function startSupervise(opts: SuperviseOptions): Promise<SuperviseServer> {
-  if (isWildcard(opts.host) || net.isIP(opts.host) === 0) {
-    throw new Error(`supervise: refusing to bind to ${JSON.stringify(opts.host)}: bind to one IP address, the bottle's gateway`);
-  }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const progressMs = Math.max(10, opts.progressMs ?? 20_000);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error('supervise: timeoutMs must be a positive number');
   const queue = createQueue({ dir: queueDir(opts.stateDir), slug: opts.slug, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.pollMs ? { pollMs: opts.pollMs } : {}) });
   const texts = descriptions(timeoutMs, queue.limits);
-  const hostNames = new Set([opts.host.toLowerCase(), ...(opts.hostNames ?? [GUEST_GATEWAY_HOST]).map((h) => h.toLowerCase())]);
-  if (opts.host === '127.0.0.1' || opts.host === '::1') hostNames.add('localhost');
-
-  const audit = (e: SuperviseAudit) => {
-    try {
-      opts.onAudit(e);
-    } catch {
-      // Auditing must not break a call.
-    }
-  };
+  const hostNames = new Set([DOOR_GUEST_HOST, 'localhost', ...(opts.hostNames ?? []).map((h) => h.toLowerCase())]);
+  const audit = safeSink<SuperviseAudit>((e) => opts.onAudit(e));
   const show = (s: string, max = 500) => sanitize(s, { maxLength: max });
 
   /** Calls waiting for a decision, and POST responses still open: what close() lets finish. */
@@ -494,20 +473,10 @@ export async function startSupervise(opts: SuperviseOptions): Promise<SuperviseS
   server.headersTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  const urlHost = net.isIP(opts.host) === 6 ? `[${opts.host}]` : opts.host;
+  await listenOnDoor(server, opts.socketPath);
 
   return {
-    host: opts.host,
-    port,
-    url: `http://${urlHost}:${port}/mcp`,
+    socketPath: opts.socketPath,
     queue,
     close() {
       closing ??= (async () => {

@@ -1,6 +1,6 @@
 // A recording stand-in for the container engine, for unit tests of the
 // kernel: every call is logged, and any method can be made to fail.
-import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, NetworkInfo } from '../../core/backends/types.ts';
+import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec} from '../../core/backends/types.ts';
 import type { ExecSpec } from '../../core/plan.ts';
 
 export interface FakeCall {
@@ -30,13 +30,6 @@ export class FakeBackend implements Backend {
 
   async check(): Promise<void> {
     this.#record('check');
-  }
-  async createNetwork(slug: string): Promise<NetworkInfo> {
-    this.#record('createNetwork', slug);
-    return { name: `claude-bottle-${slug}`, subnet: '10.213.5.0/24', gateway: '10.213.5.1' };
-  }
-  async removeNetwork(name: string): Promise<void> {
-    this.#record('removeNetwork', name);
   }
   async startGuest(spec: GuestSpec): Promise<GuestHandle> {
     this.#record('startGuest', spec);

@@ -1,7 +1,8 @@
 // The kernel's lifecycle against a recording fake backend: hook order,
 // teardown newest-first that completes whatever throws, errors that name the
 // plugin, and a plan with no side effects.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import { Kernel } from '../../../core/kernel.ts';
 import type { BottlePlugin, HookName } from '../../../core/hooks.ts';
 import { createConfigSchema, type ResolvedConfig } from '../../../core/config/schema.ts';
 import { BottleError } from '../../../core/errors.ts';
+import type { GuestSpec } from '../../../core/backends/types.ts';
+import type { Door } from '../../../core/doors.ts';
 import { FakeBackend } from '../../helpers/fake-backend.ts';
 
 function config(extra: Partial<Record<string, unknown>> = {}): ResolvedConfig {
@@ -53,13 +56,14 @@ describe('kernel lifecycle', () => {
     const r = await k.run(['true']);
     expect(r.exitCode).toBe(0);
     expect(r.outcome).toBe('success');
-    // exec runs twice: once pure for the plan, once with the network known.
+    // exec runs twice: once pure for the plan, once as the bottle starts.
     expect(log).toEqual([
       'a:plan', 'b:plan', 'a:exec', 'b:exec',
       'a:preStart', 'b:preStart', 'a:postStart', 'b:postStart', 'a:provision', 'b:provision', 'a:exec', 'b:exec',
       'b:undo', 'a:undo', 'b:teardown', 'a:teardown',
     ]);
-    expect(backend.methods()).toEqual(['createNetwork', 'startGuest', 'attach', 'removeGuest', 'removeNetwork']);
+    // No network to make: the guest has none.
+    expect(backend.methods()).toEqual(['startGuest', 'attach', 'removeGuest']);
   });
 
   it('returns the agent exit code', async () => {
@@ -81,8 +85,8 @@ describe('kernel lifecycle', () => {
       expect((r.error as BottleError).hook).toBe(stage);
       expect((r.error as Error).message).toBe(`plugin "b" failed in ${stage}: b broke in ${stage}`);
       expect(log.slice(-4)).toEqual(['b:undo', 'a:undo', 'b:teardown', 'a:teardown']);
-      expect(backend.methods().at(-1)).toBe('removeNetwork');
-      if (stage !== 'preStart') expect(backend.methods()).toContain('removeGuest');
+      if (stage !== 'preStart') expect(backend.methods().at(-1)).toBe('removeGuest');
+      else expect(backend.methods()).toEqual([]);
       expect(readdirSync(path.join(stateRoot, 'bottles'))).toEqual([]);
     });
   }
@@ -117,19 +121,18 @@ describe('kernel lifecycle', () => {
     const { k, stateRoot } = kernel([recorder('a', log), breaker], backend);
     const r = await k.run(['true']);
     expect(r.teardownFailures.map((f) => [f.label, f.plugin])).toEqual([['remove guest', undefined], ['breaker: breaker undo', 'breaker'], ['breaker: teardown', 'breaker']]);
-    // Every later step still ran: network removed, a's undo and teardown, state dir gone.
-    expect(backend.methods()).toContain('removeNetwork');
+    // Every later step still ran: a's undo and teardown, state dir gone.
     expect(log.slice(-2)).toEqual(['a:undo', 'a:teardown']);
     expect(readdirSync(path.join(stateRoot, 'bottles'))).toEqual([]);
   });
 
-  it('a failure to start the guest still removes the network', async () => {
+  it('a failure to start the guest still removes it (docker run may leave a container)', async () => {
     const backend = new FakeBackend();
     backend.failing.set('startGuest', new BottleError('no such image', { code: 'IMAGE' }));
     const { k } = kernel([], backend);
     const r = await k.run(['true']);
     expect(r.exitCode).toBe(1);
-    expect(backend.methods()).toEqual(['createNetwork', 'startGuest', 'removeGuest', 'removeNetwork']);
+    expect(backend.methods()).toEqual(['startGuest', 'removeGuest']);
   });
 
   it('an abort during a hook ends as a signal, without waiting for the tap, and tears down', async () => {
@@ -147,7 +150,7 @@ describe('kernel lifecycle', () => {
     const r = await k.run(['true']);
     expect(r.outcome).toBe('signal');
     expect(r.exitCode).toBe(130);
-    expect(backend.methods().slice(-2)).toEqual(['removeGuest', 'removeNetwork']);
+    expect(backend.methods().at(-1)).toBe('removeGuest');
   });
 
   it('the run-time exec pass starts from the planned spec, not from its own output', async () => {
@@ -156,7 +159,7 @@ describe('kernel lifecycle', () => {
       apply(hooks) {
         hooks.exec.tapPromise('flag', async (spec, ctx) => {
           spec.argv.push('--flag');
-          spec.env.GW = ctx.network?.gateway ?? 'unknown';
+          spec.env.STARTING = String(ctx.starting);
           return spec;
         });
       },
@@ -165,7 +168,7 @@ describe('kernel lifecycle', () => {
     await k.run(['claude']);
     const attach = backend.calls.find((c) => c.method === 'attach')!.args[0] as { argv: string[]; env: Record<string, string> };
     expect(attach.argv).toEqual(['claude', '--flag']);
-    expect(attach.env.GW).toBe('10.213.5.1');
+    expect(attach.env.STARTING).toBe('true');
   });
 
   it('refuses an exec hook that makes the agent run as root', async () => {
@@ -273,5 +276,63 @@ describe('plugin selection', () => {
     expect(() => mkK()).toThrow('c.json defines 2 agents (a, b): choose one with --agent NAME');
     expect(() => mkK('zz')).toThrow('c.json: no agent named "zz" (agents: a, b)');
     expect(mkK('b').agentName).toBe('b');
+  });
+});
+
+describe('doors', () => {
+  const withDoor = (name: string, port: number, plugin = name): BottlePlugin => ({
+    name: plugin,
+    apply(hooks) {
+      hooks.plan.tapPromise(plugin, async (_draft, ctx) => {
+        ctx.door({ name, port, description: `${name} daemon` });
+      });
+    },
+  });
+
+  it('a plugin gets a socket in the bottle doors dir and a guest address, both in the plan', async () => {
+    let got: Door | undefined;
+    const p: BottlePlugin = {
+      name: 'mine',
+      apply(hooks) {
+        hooks.plan.tapPromise('mine', async (_d, ctx) => {
+          got = ctx.door({ name: 'cache', port: 7000, description: 'a cache' });
+        });
+      },
+    };
+    const { k, stateRoot } = kernel([p]);
+    const plan = await k.plan();
+    expect(got).toMatchObject({ name: 'cache', host: '127.0.0.1', port: 7000, url: 'http://127.0.0.1:7000', socketPath: path.join(stateRoot, 'bottles', 'demo-test1', 'doors', 'cache.sock') });
+    expect(plan.doors).toEqual([{ name: 'cache', port: 7000, description: 'a cache', plugin: 'mine', socketPath: got!.socketPath, guest: '127.0.0.1:7000' }]);
+    // Planning made nothing.
+    expect(existsSync(path.join(stateRoot, 'bottles'))).toBe(false);
+  });
+
+  it('a port or a name already taken is an error naming both plugins', async () => {
+    await expect(kernel([withDoor('a', 7000, 'one'), withDoor('b', 7000, 'two')]).k.plan()).rejects.toThrow(/port 7000 is already door "a" of plugin "one"/);
+    await expect(kernel([withDoor('a', 7000, 'one'), withDoor('a', 7001, 'two')]).k.plan()).rejects.toThrow(/door "a" is already declared by plugin "one"/);
+    await expect(kernel([withDoor('lifeline', 7000)]).k.plan()).rejects.toThrow(/kernel's own/);
+    await expect(kernel([withDoor('Bad Name', 7000, 'bad')]).k.plan()).rejects.toThrow(/lower-case/);
+  });
+
+  it('the guest gets every door and the lifeline; the lifeline is open while the bottle runs and gone after', async () => {
+    const backend = new FakeBackend();
+    let lifelineUp = false;
+    const { k, stateRoot } = kernel([withDoor('proxy', 3128), withDoor('git', 9418)], backend);
+    const doorsDir = path.join(stateRoot, 'bottles', 'demo-test1', 'doors');
+    const attach = backend.attach.bind(backend);
+    backend.attach = async (g, spec) => {
+      lifelineUp = await new Promise<boolean>((resolve) => {
+        const s = net.connect(path.join(doorsDir, 'lifeline.sock'));
+        s.once('connect', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+      return attach(g, spec);
+    };
+    const r = await k.run(['true']);
+    expect(r.exitCode).toBe(0);
+    const spec = backend.calls.find((c) => c.method === 'startGuest')!.args[0] as GuestSpec;
+    expect(spec.doors).toEqual({ hostDir: doorsDir, lifeline: 'lifeline.sock', forwards: [{ port: 3128, socket: 'proxy.sock' }, { port: 9418, socket: 'git.sock' }] });
+    expect(lifelineUp).toBe(true);
+    expect(existsSync(doorsDir)).toBe(false);
   });
 });

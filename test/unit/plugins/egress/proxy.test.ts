@@ -21,6 +21,7 @@ import { MaskStream } from '../../../../plugins/egress/proxy/mask.ts';
 import { parseAbsolute, parseAuthority } from '../../../../plugins/egress/proxy/target.ts';
 import { type EgressProxy, type ProxyOptions, startProxy } from '../../../../plugins/egress/proxy.ts';
 import type { EgressAudit, Route } from '../../../../plugins/egress/types.ts';
+import { startRelay } from '../../../helpers/relay.ts';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -243,7 +244,10 @@ let tlsUp: Upstream;
 let plainUp: Upstream;
 let tmp: string;
 let caFile: string;
-const proxies: EgressProxy[] = [];
+/** The proxy as the guest sees it: through a relay standing in for the forwarder. */
+type TestProxy = EgressProxy & { port: number };
+const proxies: TestProxy[] = [];
+let sockN = 0;
 const agents: https.Agent[] = [];
 
 beforeAll(async () => {
@@ -281,7 +285,7 @@ function routes(): Route[] {
   ];
 }
 
-async function start(over: Partial<ProxyOptions> & { dlp?: boolean } = {}): Promise<{ proxy: EgressProxy; audits: EgressAudit[]; agent: (sni?: string) => TunnelAgent }> {
+async function start(over: Partial<ProxyOptions> & { dlp?: boolean } = {}): Promise<{ proxy: TestProxy; audits: EgressAudit[]; agent: (sni?: string) => TunnelAgent }> {
   const audits: EgressAudit[] = [];
   const rs = over.routes ?? routes();
   const dlp = over.dlp ?? true;
@@ -289,9 +293,8 @@ async function start(over: Partial<ProxyOptions> & { dlp?: boolean } = {}): Prom
   const plain = createScanner();
   const byHost = new Map(rs.map((r) => [r.host, createScanner(r.inject ? { allowed: [r.inject.value] } : {})]));
   const { dlp: _dlp, ...rest } = over;
-  const proxy = await startProxy({
-    host: '127.0.0.1',
-    port: 0,
+  const door = await startProxy({
+    socketPath: join(tmp, `p${sockN++}.sock`),
     policy: new Allowlist(['localhost', 'allowed.test', '*.wild.test', ...rs.map((r) => r.host)]),
     routes: rs,
     authority,
@@ -306,6 +309,8 @@ async function start(over: Partial<ProxyOptions> & { dlp?: boolean } = {}): Prom
     upstreamCa: upstreamAuthority.certPem,
     ...rest,
   });
+  const relay = await startRelay(door.socketPath);
+  const proxy: TestProxy = { ...door, port: relay.port, close: async () => { await relay.close(); await door.close(); } };
   proxies.push(proxy);
   return {
     proxy,
@@ -544,12 +549,14 @@ describe('routes and injection', () => {
   });
 
   it('refuses routes it cannot serve safely', async () => {
-    const base = { host: '127.0.0.1', policy: new Allowlist([]), authority, maxBodyBytes: 1, oversize: 'block' as const, onAudit: () => {}, forbiddenAddress: () => true };
+    const base = { socketPath: join(tmp, 'refused.sock'), policy: new Allowlist([]), authority, maxBodyBytes: 1, oversize: 'block' as const, onAudit: () => {}, forbiddenAddress: () => true };
     await expect(startProxy({ ...base, routes: [{ host: 'x.test', inject: { header: 'x-api-key', value: `${REAL}\r\nx: y`, placeholder: PLACEHOLDER } }] })).rejects.toThrow(/cannot carry/);
     await expect(startProxy({ ...base, routes: [{ host: 'x.test', inject: { header: 'x-api-key', value: `${REAL}\n`, placeholder: PLACEHOLDER } }] })).rejects.not.toThrow(REAL);
     await expect(startProxy({ ...base, routes: [{ host: 'X.test', upstream: 'http://127.0.0.1:1' }] })).rejects.toThrow(/canonical/);
     await expect(startProxy({ ...base, routes: [{ host: 'x.test', upstream: 'ftp://127.0.0.1:1' }] })).rejects.toThrow(/http/);
-    await expect(startProxy({ ...base, host: '0.0.0.0', routes: [] })).rejects.toThrow(/bind address/);
+    // A door is a socket: anything else at its path is never replaced.
+    writeFileSync(join(tmp, 'not-a-socket'), 'x');
+    await expect(startProxy({ ...base, socketPath: join(tmp, 'not-a-socket'), routes: [] })).rejects.toThrow(/not a socket/);
   });
 });
 

@@ -9,7 +9,7 @@
 // The fake AWS key is assembled at run time, so this file holds nothing
 // credential-shaped itself.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScanner } from '../../../../plugins/egress/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../../../../plugins/git-gate/gate.ts';
 import { pkt } from '../../../../plugins/git-gate/pktline.ts';
+import { type Relay, startRelay } from '../../../helpers/relay.ts';
 import { cleanGitEnv, SSHD_BIN, type Sshd, startSshd } from '../../../helpers/sshd.ts';
 
 // The upstream is a real sshd. Without one (Debian: openssh-server) the suite
@@ -38,6 +39,9 @@ interface Run {
 
 let sshd: Sshd;
 let gate: Gate;
+let relay: Relay;
+/** What the guest's git uses: the gate's door, here through a relay standing in for the forwarder. */
+const gateUrl = (name: string) => `http://127.0.0.1:${relay.port}/${name}.git`;
 let tmp: string;
 let stateDir: string;
 let app: string;
@@ -70,7 +74,7 @@ let seq = 0;
 /** A fresh clone of `remote` through the gate. */
 async function clone(remote: string, branch?: string): Promise<string> {
   const dir = join(tmp, `clone-${remote}-${++seq}`);
-  await ok(tmp, 'clone', '-q', ...(branch ? ['-b', branch] : []), gate.url(remote), dir);
+  await ok(tmp, 'clone', '-q', ...(branch ? ['-b', branch] : []), gateUrl(remote), dir);
   return dir;
 }
 async function commit(dir: string, file: string, content: string, message = `add ${file}`): Promise<string> {
@@ -107,16 +111,18 @@ beforeAll(async () => {
   writeFileSync(wrongKeys, `[127.0.0.1]:${sshd.port} ${readFileSync(other + '.pub', 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
   const remote = (name: string, repo: string, knownHosts = sshd.knownHosts) => ({ name, upstream: sshd.url(repo), identityFile: sshd.identityFile, knownHosts });
   gate = await startGate({
-    host: '127.0.0.1',
+    socketPath: join(tmp, 'git.sock'),
     stateDir,
     remotes: [remote('app', app), remote('locked', locked), remote('spoofed', app, wrongKeys), remote('empty', empty)],
     policy: { protected: ['main', 'claude/keep'], push: ['claude/*'], maxPackBytes: MAX_PACK },
     scanner: createScanner(),
     onAudit: (e) => audits.push(e),
   });
+  relay = await startRelay(gate.socketPath);
 }, 60_000);
 
 afterAll(async () => {
+  await relay?.close();
   await gate?.close();
   await sshd?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -137,13 +143,13 @@ describe.skipIf(!HAVE_SSHD)('git gate: fetch', { timeout: 30_000 }, () => {
     const fresh = sshd.commitTo(app, 'main', 'later.txt', 'pushed upstream by someone else\n');
     await ok(dir, 'fetch', '-q');
     expect(await ok(dir, 'rev-parse', 'origin/main')).toBe(fresh);
-    const ls = await ok(tmp, 'ls-remote', gate.url('app'), 'refs/heads/main');
+    const ls = await ok(tmp, 'ls-remote', gateUrl('app'), 'refs/heads/main');
     expect(ls.split('\t')[0]).toBe(fresh);
   });
 
   it('an upstream that cannot be reached (wrong host key) is a clear error, audited', async () => {
     const n = audits.length;
-    const r = await git(tmp, 'clone', gate.url('spoofed'), join(tmp, 'spoofed'));
+    const r = await git(tmp, 'clone', gateUrl('spoofed'), join(tmp, 'spoofed'));
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('fatal: remote error: git-gate: cannot fetch spoofed from its upstream');
     expect(r.out).toContain('Host key verification failed');
@@ -285,7 +291,7 @@ describe.skipIf(!HAVE_SSHD)('git gate: push', { timeout: 30_000 }, () => {
     expect(upstreamRef(locked, 'refs/heads/claude/x')).toBeUndefined();
     expect(since(n)).toEqual([expect.objectContaining({ type: 'git.refuse', remote: 'locked', reason: expect.stringContaining('no pushes today') })]);
     // The gate's mirror did not take the refused push either.
-    expect((await git(tmp, 'ls-remote', gate.url('locked'), 'refs/heads/claude/x')).out.trim()).toBe('');
+    expect((await git(tmp, 'ls-remote', gateUrl('locked'), 'refs/heads/claude/x')).out.trim()).toBe('');
   });
 
   it('a push based on a stale view never overwrites the upstream, and says to fetch', async () => {
@@ -303,7 +309,7 @@ describe.skipIf(!HAVE_SSHD)('git gate: push', { timeout: 30_000 }, () => {
 
   it('an empty upstream can be cloned and pushed to', async () => {
     const dir = join(tmp, 'empty-clone');
-    const r = await git(tmp, 'clone', gate.url('empty'), dir);
+    const r = await git(tmp, 'clone', gateUrl('empty'), dir);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('empty repository');
     const c = await commit(dir, 'first.txt', 'first\n');
@@ -352,7 +358,7 @@ describe.skipIf(!HAVE_SSHD)('git gate: concurrency', { timeout: 30_000 }, () => 
     await commit(dir, 'parallel.txt', 'mine\n');
     const [push, ...lists] = await Promise.all([
       git(dir, 'push', 'origin', 'HEAD:claude/parallel'),
-      ...Array.from({ length: 4 }, () => git(tmp, 'ls-remote', gate.url('app'), 'refs/heads/main')),
+      ...Array.from({ length: 4 }, () => git(tmp, 'ls-remote', gateUrl('app'), 'refs/heads/main')),
     ]);
     expect(push!.code, push!.out).toBe(0);
     for (const l of lists) expect(l.out.split('\t')[0]).toBe(fresh);
@@ -444,15 +450,19 @@ describe.skipIf(!HAVE_SSHD)('git gate: hardening', { timeout: 30_000 }, () => {
     expect(existsSync(join(stateDir, 'git-gate', 'repos', 'app.git', 'hooks'))).toBe(false);
   });
 
-  it('refuses to bind a wildcard address', async () => {
-    for (const host of ['0.0.0.0', '::', '']) {
-      await expect(startGate({ host, stateDir: join(tmp, 'wild'), remotes: [], policy: { protected: [], push: [], maxPackBytes: 1 }, onAudit: () => {} })).rejects.toThrow(/gateway/);
-    }
+  it('listens on its door only, and never replaces what is not a socket', async () => {
+    // Nothing at all on TCP: the gate's one listener is the socket.
+    expect(statSync(gate.socketPath).isSocket()).toBe(true);
+    expect(statSync(gate.socketPath).mode & 0o777).toBe(0o600);
+    const file = join(tmp, 'not-a-socket');
+    writeFileSync(file, 'x');
+    await expect(startGate({ socketPath: file, stateDir: join(tmp, 'wild'), remotes: [], policy: { protected: [], push: [], maxPackBytes: 1 }, onAudit: () => {} })).rejects.toThrow(/not a socket/);
+    expect(readFileSync(file, 'utf8')).toBe('x');
   });
 });
 
 describe.skipIf(!HAVE_SSHD)('git gate: HTTP', { timeout: 30_000 }, () => {
-  const base = () => `http://127.0.0.1:${gate.port}`;
+  const base = () => `http://127.0.0.1:${relay.port}`;
   it('serves only the smart protocol of known remotes', async () => {
     expect((await fetch(`${base()}/nope.git/info/refs?service=git-upload-pack`)).status).toBe(404);
     expect((await fetch(`${base()}/app.git/info/refs`)).status).toBe(403);

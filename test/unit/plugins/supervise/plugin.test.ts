@@ -14,7 +14,7 @@ describe('supervise plugin', () => {
     const p = await plan(true);
     expect(p.commands.filter((c) => c.plugin === 'supervise')).toEqual([
       {
-        argv: ['claude', 'mcp', 'add', '--scope', 'user', '--transport', 'http', 'supervise', 'http://bottle-gateway:8767/mcp'],
+        argv: ['claude', 'mcp', 'add', '--scope', 'user', '--transport', 'http', 'supervise', 'http://127.0.0.1:8767/mcp'],
         title: 'claude mcp add supervise',
         user: 'node',
         env: { HOME: '/home/node' },
@@ -24,6 +24,10 @@ describe('supervise plugin', () => {
     ]);
     expect(p.env.MCP_TOOL_TIMEOUT).toBe(String(600_000 + 60_000));
     expect(p.daemons.map((d) => d.name)).toContain('supervise');
+    // Its door: a socket in the bottle's doors dir, offered in the guest on the URL registered above.
+    const door = p.doors.find((d) => d.plugin === 'supervise')!;
+    expect(door).toMatchObject({ name: 'supervise', port: 8767, guest: '127.0.0.1:8767' });
+    expect(door.socketPath).toMatch(/\/bottles\/demo-abc12\/doors\/supervise\.sock$/);
   });
 
   it('takes a timeout', async () => {

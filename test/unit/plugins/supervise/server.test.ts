@@ -2,18 +2,23 @@
 // over Streamable HTTP (what Claude Code's `--transport http` speaks), with
 // the human answering through the queue on disk as `bottle approve` does.
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Relay, startRelay } from '../../../helpers/relay.ts';
 import { answerRequest, listPending, type PendingView } from '../../../../plugins/supervise/queue.ts';
 import { egressTarget, pushRef, startSupervise, type SuperviseAudit, type SuperviseOptions, type SuperviseServer } from '../../../../plugins/supervise/server.ts';
 
 let root: string;
 let stateDir: string;
 let sup: SuperviseServer;
+/** The server as the guest reaches it: through a relay standing in for the forwarder. */
+let relay: Relay;
+let url: string;
+let sockN = 0;
 let client: Client;
 let audits: SuperviseAudit[];
 let egressAdded: string[];
@@ -23,8 +28,7 @@ const SLUG = 'dev';
 
 async function start(extra: Partial<SuperviseOptions> = {}): Promise<void> {
   sup = await startSupervise({
-    host: '127.0.0.1',
-    port: 0,
+    socketPath: path.join(stateDir, `s${sockN++}.sock`),
     stateDir,
     slug: SLUG,
     status: () => ({ egress: { allow: ['api.github.com'], routes: [{ host: 'api.anthropic.com', inject: 'x-api-key' }] }, git: { push: ['claude/*'], protected: ['main'] } }),
@@ -35,8 +39,10 @@ async function start(extra: Partial<SuperviseOptions> = {}): Promise<void> {
     pollMs: 50,
     ...extra,
   });
+  relay = await startRelay(sup.socketPath);
+  url = `http://127.0.0.1:${relay.port}/mcp`;
   client = new Client({ name: 'test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(sup.url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
 }
 
 /** The first pending request, once it shows up for the human. */
@@ -75,15 +81,19 @@ beforeEach(() => {
 
 afterEach(async () => {
   await client?.close().catch(() => {});
+  await relay?.close();
   await sup?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 describe('supervise server', () => {
-  it('refuses to bind to a wildcard or a name', async () => {
-    for (const host of ['0.0.0.0', '::', '', 'localhost']) {
-      await expect(startSupervise({ host, stateDir, slug: SLUG, status: () => ({}), onEgressApproved() {}, onPushApproved() {}, onAudit() {} })).rejects.toThrow(/refusing to bind/);
-    }
+  it('listens on its door only (owner-only), never replacing what is not a socket', async () => {
+    await start();
+    expect(statSync(sup.socketPath).isSocket()).toBe(true);
+    expect(statSync(sup.socketPath).mode & 0o777).toBe(0o600);
+    const file = path.join(stateDir, 'plain-file');
+    writeFileSync(file, 'x');
+    await expect(startSupervise({ socketPath: file, stateDir, slug: SLUG, status: () => ({}), onEgressApproved() {}, onPushApproved() {}, onAudit() {} })).rejects.toThrow(/not a socket/);
   });
 
   it('lists the four tools, each described for a model', async () => {
@@ -236,7 +246,7 @@ describe('supervise server', () => {
   it('serves several clients at once, each in its own session', async () => {
     await start();
     const other = new Client({ name: 'other', version: '1.0.0' });
-    await other.connect(new StreamableHTTPClientTransport(new URL(sup.url)));
+    await other.connect(new StreamableHTTPClientTransport(new URL(url)));
     const a = client.callTool({ name: 'ask', arguments: { question: 'from a' } });
     const b = other.callTool({ name: 'ask', arguments: { question: 'from b' } });
     for (let i = 0; i < 200 && listPending(root).length < 2; i++) await new Promise((r) => setTimeout(r, 20));
@@ -263,13 +273,13 @@ describe('supervise server', () => {
     await start();
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    expect(await post(sup.port, '/mcp', { ...headers, origin: 'http://evil.example' }, init)).toBe(403);
-    expect(await post(sup.port, '/mcp', { ...headers, host: 'evil.example' }, init)).toBe(403);
-    expect(await post(sup.port, '/mcp', { ...headers, host: `attacker.example:${sup.port}` }, init)).toBe(403);
-    expect(await post(sup.port, '/other', headers, init)).toBe(404);
-    expect(await post(sup.port, '/mcp', { ...headers, 'mcp-session-id': 'nope' }, init)).toBe(404);
-    expect(await post(sup.port, '/mcp', { accept: 'text/event-stream' }, undefined, 'GET')).toBe(400);
-    expect(await post(sup.port, '/mcp', { ...headers, host: `bottle-gateway:${sup.port}` }, init)).toBe(200);
+    expect(await post(relay.port, '/mcp', { ...headers, origin: 'http://evil.example' }, init)).toBe(403);
+    expect(await post(relay.port, '/mcp', { ...headers, host: 'evil.example' }, init)).toBe(403);
+    expect(await post(relay.port, '/mcp', { ...headers, host: `attacker.example:${relay.port}` }, init)).toBe(403);
+    expect(await post(relay.port, '/other', headers, init)).toBe(404);
+    expect(await post(relay.port, '/mcp', { ...headers, 'mcp-session-id': 'nope' }, init)).toBe(404);
+    expect(await post(relay.port, '/mcp', { accept: 'text/event-stream' }, undefined, 'GET')).toBe(400);
+    expect(await post(relay.port, '/mcp', { ...headers, host: `localhost:${relay.port}` }, init)).toBe(200);
   });
 
   it('close withdraws the calls still waiting', async () => {
