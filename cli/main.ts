@@ -23,7 +23,7 @@ function program(setCode: (n: number) => void): Command {
     .action(async (cmd: string[], o) => setCode(await (await import('./commands/run.ts')).runCommand(cmd, o)));
 
   withAgent(withConfig(p.command('plan')))
-    .description('show what `bottle run` would do (slug, image, network, files, env, argv, plugins), with no side effects')
+    .description('show what `bottle run` would do (slug, image, doors, files, env, argv, plugins), with no side effects')
     .option('--json', 'machine-readable output')
     .action(async (o) => setCode(await (await import('./commands/plan.ts')).planCommand(o)));
 
@@ -33,7 +33,7 @@ function program(setCode: (n: number) => void): Command {
     .action(async (o) => setCode(await (await import('./commands/lifecycle.ts')).psCommand(o)));
 
   p.command('down')
-    .description('remove a bottle and everything it made (container, network, state dir)')
+    .description('remove a bottle and everything it made (container, host processes, state dir)')
     .argument('[slug]', 'the bottle, as `bottle ps` shows it')
     .option('--all', 'remove every bottle')
     .action(async (slug: string | undefined, o) => setCode(await (await import('./commands/lifecycle.ts')).downCommand(slug, o)));

@@ -39,6 +39,12 @@ export interface StartContext {
   stateDir: string;
   /** Registers the undo of something just created; teardown runs it, newest first. */
   onUndo(label: string, run: () => Promise<void> | void): void;
+  /**
+   * Records a host process this bottle started that could outlive `bottle`
+   * (a daemonised helper): teardown, `bottle down` and `bottle gc` end it,
+   * even after a kill -9 of `bottle`.
+   */
+  trackProcess(pid: number, label: string): void;
   bus: Bus;
   /** Aborted on SIGINT/SIGTERM: pass it to long operations. */
   signal: AbortSignal;

@@ -10,6 +10,7 @@ import type { ResolvedConfig } from './config/schema.ts';
 import { packFiles, parseMarkers, provisionScript } from './guest-files.ts';
 import { ownerToken } from './owner.ts';
 import { GUEST_WORKSPACE, type ExecSpec, type Plan, type PlanDraft } from './plan.ts';
+import { recordHostProcess } from './host-processes.ts';
 import { startLifeline } from './lifeline.ts';
 import { appendAudit, createDoorsDir, createStateDir, doorsDirFor, removeStateDir } from './state.ts';
 import { UndoStack, type UndoFailure } from './undo.ts';
@@ -241,6 +242,7 @@ export class Kernel {
         plan: p,
         stateDir,
         onUndo: (label, run) => this.#undo.push({ label, run }),
+        trackProcess: (pid, label) => recordHostProcess(stateDir, pid, label),
         bus: this.bus,
         signal: this.#signal,
       };

@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFile
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { doorsDirFits } from './doors.ts';
+import { endHostProcesses } from './host-processes.ts';
 
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BOTTLE_STATE_HOME) return path.resolve(env.BOTTLE_STATE_HOME);
@@ -51,9 +52,10 @@ export function createStateDir(root: string, info: OwnerFile): string {
   return dir;
 }
 
-/** Keeps the audit trail in logs/, then removes the state dir. Idempotent. */
+/** Ends the bottle's recorded host processes, keeps the audit trail in logs/, then removes the state dir. Idempotent. */
 export function removeStateDir(root: string, slug: string): void {
   const dir = path.join(bottlesDir(root), slug);
+  endHostProcesses(dir);
   const audit = path.join(dir, 'audit.jsonl');
   if (existsSync(audit)) {
     mkdirSync(logsDir(root), { recursive: true, mode: 0o700 });

@@ -22,7 +22,8 @@ export function planView(plan: Plan, plugins: string[]) {
     bottle: plan.bottle,
     backend: plan.backend,
     image: plan.image,
-    network: { name: `claude-bottle-${plan.slug}`, internal: true, subnet: 'chosen at start (a free /24)' },
+    network: 'none: the guest has only lo; its ways out are the doors',
+    doors: plan.doors.map((d) => ({ name: d.name, guest: d.guest, socket: d.socketPath, plugin: d.plugin, description: d.description })),
     workspace: plan.workspace,
     files: plan.files.map((f) => ({
       guestPath: f.guestPath,
@@ -46,7 +47,9 @@ function renderPlan(v: ReturnType<typeof planView>): string {
   const lines = [
     `bottle ${v.slug}  (agent ${v.agent}, bottle ${v.bottle}, backend ${v.backend})`,
     `  image      ${v.image}`,
-    `  network    ${v.network.name} (internal; ${v.network.subnet})`,
+    `  network    ${v.network}`,
+    `  doors (${v.doors.length}):`,
+    ...v.doors.map((d) => `    ${d.guest} -> ${d.socket}  ${d.description}  [${d.plugin}]`),
     `  workspace  ${v.workspace.mode}${v.workspace.mode === 'none' ? '' : ` ${v.workspace.hostDir} -> ${v.workspace.guestDir}`}`,
     `  files (${v.files.length}):`,
     ...v.files.map((f) => `    ${f.guestPath}  ${f.owner}${'mode' in f ? ` ${f.mode}` : ''}  <- ${f.source}  [${f.plugin}]`),

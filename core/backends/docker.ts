@@ -86,7 +86,7 @@ export class DockerBackend implements Backend {
         });
       }
       if (/executable file not found|"perl": .*not found/i.test(r.stderr)) {
-        throw new BottleError(`the image "${spec.image}" has no perl, which the guest's forwarder needs`, {
+        throw new BottleError(`the image "${spec.image}" has no perl, which the guest's forwarder needs, so nothing was run in it`, {
           code: 'IMAGE',
           hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
         });
@@ -138,6 +138,13 @@ export class DockerBackend implements Backend {
     const r = await this.cli.run(['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id], { allowFailure: true });
     const [running, code] = r.stdout.trim().split(' ');
     if (r.exitCode !== 0 || running === 'true') return;
+    if (code === '127') {
+      // tini could not exec the forwarder: no perl in the image.
+      throw new BottleError(`the image has no perl, which the guest's forwarder needs, so nothing was run in it`, {
+        code: 'IMAGE',
+        hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
+      });
+    }
     if (code === String(FORWARDER_FAILED)) {
       const logs = await this.cli.run(['logs', '--tail', '5', id], { allowFailure: true });
       const why = logs.stderr.split('\n').filter((l) => l.includes('forwarder')).pop();

@@ -1,6 +1,5 @@
 // The real Claude Code binary in a real bottle, talking to a scripted mock of
-// the Messages API on this host (reached through the bottle network's
-// gateway). Everything is checked on what reaches the mock, not on Claude's
+// the Messages API on this host (reached through a door of the test's own). Everything is checked on what reaches the mock, not on Claude's
 // output: the agent's prompt is in the system prompt, its skill is listed,
 // and a Bash tool call the "model" makes runs inside the guest as node.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,8 +13,8 @@ const SKILL = 'marker-skill';
 const SKILL_MARKER = `SKILL-DESC-MARKER-${Math.random().toString(36).slice(2, 10)}`;
 const TOOL_ID = 'toolu_e2e_whoami';
 // Each line only the guest can produce: the agent user, its uid, the bottle's
-// hostname, its workdir, and the mark its main process leaves once sealed.
-const COMMAND = 'id -un; id -u; hostname; pwd; test -e /run/claude-bottle-sealed && echo sealed';
+// hostname, its workdir, and the mark its forwarder leaves once every door is bound.
+const COMMAND = 'id -un; id -u; hostname; pwd; test -e /run/claude-bottle-ready && echo ready';
 const FINAL = 'E2E-FINAL-ANSWER';
 
 /** The main loop's requests: the ones offering Claude Code's Bash tool. */
@@ -82,7 +81,7 @@ describe.skipIf(!dockerAvailable)('claude in a bottle, against a mock API', () =
     const results = toolResults(answered[0]!.body);
     expect(results, why).toHaveLength(1);
     expect(results[0]).toMatchObject({ tool_use_id: TOOL_ID, is_error: false });
-    expect(results[0]!.text.trim().split('\n')).toEqual(['node', '1000', 'bottle', '/home/node/workspace', 'sealed']);
+    expect(results[0]!.text.trim().split('\n')).toEqual(['node', '1000', 'bottle', '/home/node/workspace', 'ready']);
 
     // The loop closed: the scripted final answer is what Claude printed.
     expect(r.stdout).toContain(FINAL);

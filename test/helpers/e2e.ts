@@ -1,10 +1,11 @@
 // For the e2e tier: the real Claude Code in a bottle, talking to a mock API
-// on this host. The guest reaches only its network's gateway, known once the
-// bottle starts, so an in-house plugin in the project's bottle.config.mjs
-// points ANTHROPIC_BASE_URL at `http://<gateway>:<port>` in the `exec` hook.
+// on this host. The guest has no network, only doors, so an in-house plugin
+// in the project's bottle.config.mjs asks for a door of its own, relays it to
+// the mock's port on the host, and points ANTHROPIC_BASE_URL at the door.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TEST_IMAGE, type Project } from './cli.ts';
+import { pathToFileURL } from 'node:url';
+import { ROOT, TEST_IMAGE, type Project } from './cli.ts';
 
 /** What Claude Code needs to run headless against a mock, and nothing else. */
 export const CLAUDE_ENV: Record<string, string> = {
@@ -39,15 +40,31 @@ export function writeClaudeConfig(p: Project, agent: string, port: number, a: Cl
     agents: { [agent]: { bottle: 'dev', prompt: a.prompt ?? '', skills: a.skills ?? [] } },
     bottles: { dev: { workspace: a.workspace ?? 'copy', env: { ...CLAUDE_ENV, ...a.env } } },
   };
+  const doors = pathToFileURL(path.join(ROOT, 'core/doors.ts')).href;
   const src = `// Written by test/helpers/e2e.ts.
+import net from 'node:net';
+import { closeServer, listenOnDoor } from ${JSON.stringify(doors)};
 const config = ${JSON.stringify(config, null, 2)};
+let door;
 config.plugins = [
   {
     name: 'mock-api',
     apply(hooks) {
-      hooks.exec.tapPromise('mock-api', async (spec, ctx) => {
-        // ctx.network is absent while planning, set when the bottle really starts.
-        if (ctx.network) spec.env.ANTHROPIC_BASE_URL = \`http://\${ctx.network.gateway}:${port}\`;
+      hooks.plan.tapPromise('mock-api', async (_draft, ctx) => {
+        door = ctx.door({ name: 'mock-api', port: 8099, description: 'the mock Messages API on the host' });
+      });
+      hooks.preStart.tapPromise('mock-api', async (ctx) => {
+        const live = new Set();
+        const server = net.createServer((guest) => {
+          const mock = net.connect(${port}, '127.0.0.1');
+          for (const s of [guest, mock]) { live.add(s); s.on('close', () => live.delete(s)); s.on('error', () => { guest.destroy(); mock.destroy(); }); }
+          guest.pipe(mock).pipe(guest);
+        });
+        await listenOnDoor(server, door.socketPath);
+        ctx.onUndo('close the mock door', () => closeServer(server, live));
+      });
+      hooks.exec.tapPromise('mock-api', async (spec) => {
+        spec.env.ANTHROPIC_BASE_URL = door.url;
         return spec;
       });
     },

@@ -14,12 +14,13 @@ import { dockerAvailable } from '../helpers/docker.ts';
 import { agentName, bottle, leftovers, project, ROOT, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 
 const CA_PLUGIN = pathToFileURL(path.join(ROOT, 'plugins/ca/index.ts')).href;
+const DOORS = pathToFileURL(path.join(ROOT, 'core/doors.ts')).href;
 
 /**
  * A bottle.config.mjs with the ca plugin and a requester that, like egress
- * will, calls `ca.request()` in plan and serves TLS on the gateway from
- * preStart with `authority().secureContext`; the guest learns the address
- * from the exec env. `before` adds a root post-command ahead of ca's.
+ * does, calls `ca.request()` in plan and serves TLS on a door of its own from
+ * preStart with `authority().secureContext`; the guest reaches it on
+ * 127.0.0.1:8443 and learns the address from the exec env. `before` adds a root post-command ahead of ca's.
  */
 function writeConfig(p: Project, agent: string, opts: { image?: string; before?: string } = {}): void {
   writeFileSync(
@@ -27,22 +28,24 @@ function writeConfig(p: Project, agent: string, opts: { image?: string; before?:
     `import net from 'node:net';
 import tls from 'node:tls';
 import { caPlugin } from ${JSON.stringify(CA_PLUGIN)};
+import { listenOnDoor } from ${JSON.stringify(DOORS)};
 
 const ca = caPlugin();
-let served;
+let door;
 
 const requester = {
   name: 'ca-requester',
   dependencies: ['ca'],
   apply(hooks) {
-    hooks.plan.tapPromise('ca-requester', async (draft) => {
+    hooks.plan.tapPromise('ca-requester', async (draft, ctx) => {
       ca.request();
+      door = ctx.door({ name: 'tls', port: 8443, description: 'a TLS test server' });
       ${opts.before ? `draft.commands.push({ argv: ['sh', '-c', ${JSON.stringify(opts.before)}], user: 'root', plugin: 'ca-requester' });` : ''}
     });
     hooks.preStart.tapPromise('ca-requester', async (ctx) => {
       const authority = ca.authority();
-      const gw = ctx.network.gateway;
-      // Clients send no SNI for an IP literal: the gateway's leaf is the default.
+      const gw = door.host;
+      // Clients send no SNI for an IP literal: the leaf for 127.0.0.1 is the default.
       const server = net.createServer((raw) => {
         const s = new tls.TLSSocket(raw, {
           isServer: true,
@@ -57,12 +60,11 @@ const requester = {
           s.end('HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nConnection: close\\r\\nContent-Length: ' + body.length + '\\r\\n\\r\\n' + body);
         });
       });
-      await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, gw, resolve); });
+      await listenOnDoor(server, door.socketPath);
       ctx.onUndo('stop the test TLS server', () => new Promise((resolve) => server.close(() => resolve())));
-      served = { gw, port: server.address().port };
     });
     hooks.exec.tapPromise('ca-requester', async (spec) => {
-      if (served) Object.assign(spec.env, { TLS_GW: served.gw, TLS_PORT: String(served.port) });
+      Object.assign(spec.env, { TLS_GW: door.host, TLS_PORT: String(door.port) });
       return spec;
     });
   },
@@ -143,7 +145,7 @@ describe.skipIf(!dockerAvailable)('ca plugin in a real bottle', () => {
       'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt',
     ]));
     const gw = out.find((l) => l.startsWith('ip: '))!;
-    expect(gw).toMatch(/^ip: hello \d+\.\d+\.\d+\.1$/);
+    expect(gw).toBe('ip: hello 127.0.0.1');
     expect(out).toContain('name: hello tls.bottle.test');
     expect(out).toContain('untrusted curl exit: 60');
     expect(out).toContain(`git: ${'ab'.repeat(20)}\trefs/heads/${gw.slice('ip: hello '.length)}`);

@@ -4,9 +4,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execaSync } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, BIN, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+
+const hasTmux = execaSync('tmux', ['-V'], { reject: false }).exitCode === 0;
 
 /** A bottle.config.mjs with an in-house plugin tapping `provision`. */
 function configWithPlugin(p: Project, agent: string, provisionBody: string): void {
@@ -36,6 +39,12 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms = 60_0
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** Whether a container is running (undefined when it is gone). */
+function running(id: string): boolean | undefined {
+  const r = execaSync('docker', ['inspect', '--format', '{{.State.Running}}', id], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() === 'true' : undefined;
 }
 
 function alive(pid: number): boolean {
@@ -78,7 +87,7 @@ describe.skipIf(!dockerAvailable)('nothing left behind', () => {
     expect(stateDirs(p)).toEqual([]);
   });
 
-  it('kill -9 of bottle leaves a bottle that `bottle gc` removes', async () => {
+  it('kill -9 of bottle: the guest stops within 5 s (its lifeline closed), and `bottle gc` removes what is left', async () => {
     p = project();
     const agent = agentName('kill');
     writeFileSync(path.join(p.dir, 'bottle.config.json'), JSON.stringify({ image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: { workspace: 'none' } } }));
@@ -89,8 +98,12 @@ describe.skipIf(!dockerAvailable)('nothing left behind', () => {
     });
     await sleep(1000);
     child.kill('SIGKILL');
+    const killedAt = Date.now();
     // Not `await child`: the orphaned `docker exec` keeps its output pipe open.
     await until('bottle to die', () => !alive(child.pid!));
+    // Nothing runs unsupervised: the guest's init lost its lifeline and stopped the guest.
+    await until('the guest to stop', () => running(leftovers(agent).containers[0]!) === false, 10_000);
+    expect(Date.now() - killedAt).toBeLessThan(5000);
     expect(leftovers(agent).containers).toHaveLength(1);
     expect(stateDirs(p)).toHaveLength(1);
 
@@ -100,6 +113,25 @@ describe.skipIf(!dockerAvailable)('nothing left behind', () => {
     expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
     expect(stateDirs(p)).toEqual([]);
     await child;
+  });
+
+  it.skipIf(!hasTmux)('SIGHUP (the terminal closed under it) tears down completely', async () => {
+    p = project();
+    const agent = agentName('hup');
+    writeFileSync(path.join(p.dir, 'bottle.config.json'), JSON.stringify({ image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: { workspace: 'none' } } }));
+    const session = `bottle-hup-${process.pid}`;
+    const env = Object.entries(p.env).map(([k, v]) => `${k}=${v}`);
+    // A real terminal: progress and the agent's TTY on it, then the window closes.
+    execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '40', '-c', p.dir, 'env', ...env, process.execPath, BIN, 'run', '--', 'sleep', '300']);
+    try {
+      await until('the agent to run', () => stateDirs(p).length === 1 && leftovers(agent).containers.length === 1);
+      await sleep(500);
+      execaSync('tmux', ['kill-session', '-t', session]);
+      await until('the bottle to be torn down', () => leftovers(agent).containers.length === 0 && stateDirs(p).length === 0, 20_000);
+      expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
+    } finally {
+      execaSync('tmux', ['kill-session', '-t', session], { reject: false });
+    }
   });
 
   it('ps lists a running bottle and down removes it; the run then ends', async () => {

@@ -17,7 +17,7 @@ interface Pending {
 }
 
 const MCP = `
-url=http://bottle-gateway:8767/mcp
+url=http://127.0.0.1:8767/mcp
 mcp() { curl -s -m 60 -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -H "mcp-session-id: $sid" -d "$1" $url; }
 sid=$(curl -s -D - -o /dev/null -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \\
   -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}' $url \\
@@ -56,7 +56,7 @@ describe.skipIf(!dockerAvailable)('supervise from inside a bottle', () => {
       `echo "flood $(call 20 request_egress '{"host":"flood6.test","reason":"flood"}' | verdict)"`,
       'wait',
       // Nothing the guest reaches can approve.
-      `echo "approve-endpoint $(curl -s -o /dev/null -w '%{http_code}' -X POST http://bottle-gateway:8767/approve)"`,
+      `echo "approve-endpoint $(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8767/approve)"`,
       `echo "tools $(call 30 nope '{}' | grep -o 'approve' | head -1)none"`,
     ].join('\n');
     const run = bottle(p, ['run', '--', 'bash', '-c', script]);
