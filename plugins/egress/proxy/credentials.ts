@@ -1,9 +1,14 @@
 // The routes' credentials as the proxy watches for them: a route's
 // placeholder or real token is fine on its own route host and a finding
 // anywhere else, whether or not a DLP rule would recognise it.
-import type { Route } from '../types.ts';
+import type { DlpFinding, Route } from '../types.ts';
 
 export type CredentialRule = 'route-placeholder' | 'route-credential';
+
+/** A credential found off its route, as a DLP finding (it is seen as written, hence `raw`). */
+export function credentialFinding(rule: CredentialRule | undefined, where: DlpFinding['where']): DlpFinding | undefined {
+  return rule ? { rule, where, layer: 'raw' } : undefined;
+}
 
 interface Credential {
   owner: string;

@@ -107,3 +107,15 @@ export function pathOnly(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
 }
+
+/**
+ * The path of a request inside a tunnel to `tunnel`: origin-form as it is,
+ * absolute-form only as `https://` to the tunnel's own host and port (a
+ * tunnel cannot be used to reach another host); undefined when refused.
+ */
+export function tunnelPath(url: string, tunnel: Target): string | undefined {
+  if (url.startsWith('/')) return url;
+  const t = parseAbsolute(url);
+  if (!t || t.scheme !== 'https' || t.host !== tunnel.host || t.port !== tunnel.port) return undefined;
+  return t.path;
+}

@@ -1,0 +1,140 @@
+// What a caller gives the egress proxy (ProxyOptions) and gets back
+// (EgressProxy), and the settings the proxy derives from those options once.
+import { canonicalHost } from '../hosts.ts';
+import type { Authority, DlpScanner, EgressAudit, HostPolicy, Route } from '../types.ts';
+
+export interface ProxyTimeouts {
+  /** Time for a client to send a request's headers (and for a TLS handshake); default 10 s. */
+  headersMs?: number;
+  /** Time for a client to send a whole request; default 300 s. */
+  requestMs?: number;
+  /** A socket (client or upstream) with no traffic for this long is closed; default 600 s (LLM answers are slow). */
+  idleMs?: number;
+  /** Time to connect to an upstream; default 10 s. */
+  connectMs?: number;
+}
+
+export interface ProxyOptions {
+  /** The door's Unix socket: the proxy never listens on TCP. */
+  socketPath: string;
+  /** The allowlist. Route hosts are allowed as well. */
+  policy: HostPolicy;
+  /** Routes by canonical host: always intercepted; optional credential injection and upstream. */
+  routes: Route[];
+  /** Signs the leaf certificates of intercepted hosts. */
+  authority: Authority;
+  /** DLP scanner; undefined turns DLP off (and lets plain allowed hosts be tunnelled). */
+  scanner?: DlpScanner;
+  /** The scanner for a route host (its `allowed` holds that route's real token); default `scanner`. */
+  scannerFor?: (host: string) => DlpScanner;
+  /** Request bodies are scanned up to this many bytes. */
+  maxBodyBytes: number;
+  /** A body larger than maxBodyBytes: `block` (413) or `pass` (the rest goes unscanned). */
+  oversize: 'block' | 'pass';
+  /** Every decision; must not throw (if it does, the error is swallowed). */
+  onAudit(e: EgressAudit): void;
+  /** True for an address a host reached by name must not be dialled at. */
+  forbiddenAddress(ip: string): boolean;
+  timeouts?: ProxyTimeouts;
+  /** Ports a CONNECT to a non-route host may use; default [443]. */
+  tlsPorts?: readonly number[];
+  /** Ports a plain-HTTP request to a non-route host may use; default [80]. */
+  httpPorts?: readonly number[];
+  /** Intercept CONNECTs even when nothing needs to be seen (DLP off, no route); default false. */
+  interceptAll?: boolean;
+  /** Largest request head a client may send (Node's maxHeaderSize; 431 beyond); default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** The bottle's name, for the "how to allow it" hint of a refusal. */
+  bottle?: string;
+  /** An extra CA trusted for upstream TLS, on top of the system roots. For tests. */
+  upstreamCa?: string | Buffer;
+}
+
+export interface ProxyStats {
+  /** Client sockets open now (plain, CONNECT and intercepted TLS). */
+  openSockets: number;
+  /** Requests forwarded upstream. */
+  requests: number;
+  /** Requests and CONNECTs refused by policy (host, port, address, SNI, Host header). */
+  denied: number;
+  /** Requests refused by DLP (including oversize bodies). */
+  dlp: number;
+  /** Upstream failures answered 502/504. */
+  errors: number;
+  /** Malformed requests answered 400/408/431. */
+  badRequests: number;
+  /** Raw tunnels opened. */
+  tunnels: number;
+  /** TLS interceptions completed. */
+  intercepted: number;
+}
+
+export interface EgressProxy {
+  socketPath: string;
+  /** Stops listening and closes every socket; idempotent. */
+  close(): Promise<void>;
+  stats(): ProxyStats;
+}
+
+/** The options with their defaults applied, read by every part of the proxy. */
+export interface Settings {
+  headersMs: number;
+  /** Never shorter than `headersMs`: a request cannot have less time than its headers. */
+  requestMs: number;
+  idleMs: number;
+  connectMs: number;
+  maxHeaderSize: number;
+  tlsPorts: ReadonlySet<number>;
+  httpPorts: ReadonlySet<number>;
+  /** Bytes of a request body scanned (and buffered); never negative. */
+  maxBody: number;
+  oversize: 'block' | 'pass';
+  dlpOn: boolean;
+  interceptAll: boolean;
+  /** Where a refused host can be allowed, for the refusal's text. */
+  hint: string;
+}
+
+export function settingsOf(opts: ProxyOptions): Settings {
+  const headersMs = opts.timeouts?.headersMs ?? 10_000;
+  return {
+    headersMs,
+    requestMs: Math.max(opts.timeouts?.requestMs ?? 300_000, headersMs),
+    idleMs: opts.timeouts?.idleMs ?? 600_000,
+    connectMs: opts.timeouts?.connectMs ?? 10_000,
+    maxHeaderSize: opts.maxHeaderBytes ?? 16 * 1024,
+    tlsPorts: new Set(opts.tlsPorts ?? [443]),
+    httpPorts: new Set(opts.httpPorts ?? [80]),
+    maxBody: Math.max(0, opts.maxBodyBytes),
+    oversize: opts.oversize,
+    dlpOn: opts.scanner !== undefined,
+    interceptAll: opts.interceptAll ?? false,
+    hint: `bottles.${opts.bottle ?? '<name>'}.egress.allow in bottle.config.ts`,
+  };
+}
+
+const HEADER_VALUE_OK = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TOKEN_OK = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Routes by host; throws, naming the route (never its token), at the first one the proxy could not honour. */
+export function routeTable(routes: readonly Route[]): Map<string, Route> {
+  const table = new Map<string, Route>();
+  for (const r of routes) {
+    validateRoute(r);
+    if (table.has(r.host)) throw new Error(`egress route ${JSON.stringify(r.host)}: two routes for one host`);
+    table.set(r.host, r);
+  }
+  return table;
+}
+
+function validateRoute(route: Route): void {
+  const name = JSON.stringify(route.host);
+  if (canonicalHost(route.host) !== route.host) throw new Error(`egress route ${name}: the host must be canonical (lower-case, no port)`);
+  if (!route.inject) return;
+  const { header, value, placeholder } = route.inject;
+  if (!TOKEN_OK.test(header)) throw new Error(`egress route ${name}: inject.header is not a header name`);
+  // The value itself is never quoted: it is the real credential.
+  if (value.length === 0 || !HEADER_VALUE_OK.test(value)) throw new Error(`egress route ${name}: the injected value is empty or has characters a header cannot carry`);
+  if (placeholder.length < 8) throw new Error(`egress route ${name}: the placeholder must be at least 8 characters`);
+  if (placeholder === value) throw new Error(`egress route ${name}: the placeholder must differ from the real value`);
+}
