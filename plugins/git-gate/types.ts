@@ -34,6 +34,8 @@ export interface GateAudit {
   rule?: string;
   /** The commit a refusal is about (DLP), or the new tip of a pushed ref. */
   commit?: string;
+  /** `git.push`: the ref went through under a human's one-time exception (Gate.allowOnce). */
+  exception?: boolean;
 }
 
 export interface GateOptions {
