@@ -3,7 +3,7 @@
 // and calls `request()` from its plan tap. Only then does this plugin's LATE
 // plan tap make the CA (in memory: a key is computation, not a side effect)
 // and declare its cert in the guest's trust store, the one post-command that
-// installs it (which must report exactly "1 added"), and the environment that
+// installs it (and proves OpenSSL then finds it), and the environment that
 // points common clients at the bundle. The CA key never leaves this process:
 // not on disk, not in the plan, not in the guest.
 import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
@@ -11,9 +11,9 @@ import type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
 export type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
-/** Where the CA certificate goes in the guest (update-ca-certificates picks up *.crt here). */
+/** Where the CA certificate goes in the guest (where update-ca-certificates would look for local CAs). */
 export const CA_GUEST_PATH = '/usr/local/share/ca-certificates/claude-bottle.crt';
-/** The system bundle update-ca-certificates (re)writes, with our CA in it. */
+/** The system bundle (Debian's update-ca-certificates writes it), with our CA appended. */
 export const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /** The guest environment that makes common clients trust the bundle. */
@@ -26,17 +26,31 @@ export const CA_ENV: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * Installs the CA and fails unless update-ca-certificates says exactly
- * "1 added": our cert and nothing else, so a missing tool, a cert it did not
- * pick up, or a stale trust store each stop the bottle. The last stderr line
- * is what the kernel's error shows.
+ * Installs the CA as Debian's update-ca-certificates would for one new local
+ * CA, and proves it: the PEM link in /etc/ssl/certs, its subject-hash link
+ * (what OpenSSL's CApath lookups use), the cert appended to the bundle once;
+ * then OpenSSL must verify the CA through the hashed dir, and the bundle must
+ * hold it exactly once. Any step failing stops the bottle; the last stderr
+ * line is what the kernel's error shows.
+ *
+ * Why not update-ca-certificates itself (the seeds ran it and required
+ * "1 added"): it forks a few processes per system CA, 6.6 s of every bottle's
+ * start measured here, to rebuild what one appended cert and two links give.
  */
-export const CA_INSTALL_SCRIPT =
-  `command -v update-ca-certificates >/dev/null || { echo 'the bottle CA is not trusted: update-ca-certificates not found (the image needs the ca-certificates package)' >&2; exit 1; }; ` +
-  `out=$(update-ca-certificates 2>&1); st=$?; ` +
-  `if [ "$st" -eq 0 ] && printf '%s\\n' "$out" | grep -q '^1 added, '; then exit 0; fi; ` +
-  `printf '%s\\n' "$out" "the bottle CA is not trusted: update-ca-certificates exited $st without reporting \\"1 added\\"" >&2; ` +
-  `exit 1`;
+export const CA_INSTALL_SCRIPT = [
+  `crt=${CA_GUEST_PATH}; d=/etc/ssl/certs; b=${CA_BUNDLE}`,
+  `fail() { echo "the bottle CA is not trusted: $*" >&2; exit 1; }`,
+  `command -v openssl >/dev/null || fail 'openssl not found (the image needs the ca-certificates package)'`,
+  `[ -f "$b" ] || fail "no system bundle $b (the image needs the ca-certificates package)"`,
+  `h=$(openssl x509 -hash -noout -in "$crt") || fail 'openssl cannot read the CA certificate'`,
+  `ln -sf "$crt" "$d/claude-bottle.pem" || fail "cannot link it into $d"`,
+  // A hash collision with another CA takes the next free suffix, as c_rehash does.
+  `i=0; while [ -e "$d/$h.$i" ] && [ "$(readlink "$d/$h.$i")" != claude-bottle.pem ]; do i=$((i+1)); done`,
+  `ln -sf claude-bottle.pem "$d/$h.$i" || fail "cannot link $h.$i in $d"`,
+  `sed -e '$a\\' "$crt" >> "$b" || fail "cannot append it to $b"`,
+  `openssl verify -CApath "$d" "$crt" >/dev/null 2>&1 || fail "OpenSSL does not find it through $d"`,
+  `[ "$(grep -cxF "$(sed -n 2p "$crt")" "$b")" = 1 ] || fail "it is not in $b exactly once"`,
+].join('\n');
 
 export interface CaPlugin extends BottlePlugin {
   /** The CA made in plan; throws when nothing requested it or plan has not run yet. */
@@ -89,7 +103,7 @@ export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
         const { createAuthority } = await import('./authority.ts');
         authority = createAuthority({ commonName: `claude-bottle CA ${draft.slug}`, ...opts.authority });
         draft.files.push({ guestPath: CA_GUEST_PATH, content: authority.certPem, owner: 'root', mode: 0o644, plugin: 'ca' });
-        draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT], title: 'update-ca-certificates', user: 'root', plugin: 'ca' });
+        draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT], title: 'trust the bottle CA', user: 'root', plugin: 'ca' });
         for (const [k, v] of Object.entries(CA_ENV)) {
           const had = draft.env[k];
           if (had !== undefined && had !== v) ctx.warn(`ca: the guest's ${k}=${had} is replaced by ${v} so clients trust the bottle's CA`);
