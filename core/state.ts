@@ -61,7 +61,8 @@ export function removeStateDir(root: string, slug: string): void {
     mkdirSync(logsDir(root), { recursive: true, mode: 0o700 });
     renameSync(audit, auditLogPath(root, slug));
   }
-  rmSync(dir, { recursive: true, force: true });
+  // Retried: a daemon of a bottle still tearing down may be writing in it.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   const doors = doorsDirFor(root, slug);
   if (!doors.startsWith(dir + path.sep)) {
     // The temp-dir fallback: only ours (a dir, not a link someone planted).

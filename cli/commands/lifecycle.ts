@@ -5,6 +5,7 @@ import type { BottleRecord } from '../../core/backends/types.ts';
 import { BottleError } from '../../core/errors.ts';
 import { isOwnerAlive } from '../../core/owner.ts';
 import { listStateDirs, removeStateDir, stateRoot } from '../../core/state.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Row {
   slug: string;
@@ -49,9 +50,23 @@ export async function psCommand(opts: { json?: boolean }): Promise<number> {
   return 0;
 }
 
-async function remove(backend: DockerBackend, slug: string): Promise<void> {
-  await backend.removeBottle(slug);
-  removeStateDir(stateRoot(), slug);
+/**
+ * A live bottle is asked to tear itself down first (SIGTERM to its `bottle`
+ * process, which ends its daemons and helpers and keeps its audit trail);
+ * whatever is still there after that, or after a dead owner, is removed here.
+ */
+async function remove(backend: DockerBackend, row: Row): Promise<void> {
+  if (row.ownerAlive) {
+    const pid = Number(row.owner.split(':')[0]);
+    try {
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 150 && isOwnerAlive(row.owner); i++) await sleep(100);
+    } catch {
+      // Gone already, or not ours to signal: removed below either way.
+    }
+  }
+  await backend.removeBottle(row.slug);
+  removeStateDir(stateRoot(), row.slug);
 }
 
 export async function downCommand(slug: string | undefined, opts: { all?: boolean }): Promise<number> {
@@ -68,7 +83,7 @@ export async function downCommand(slug: string | undefined, opts: { all?: boolea
     throw new BottleError(`no bottle named "${slug}"`, { code: 'USAGE', hint: '`bottle ps` lists the bottles' });
   }
   for (const t of targets) {
-    await remove(backend, t.slug);
+    await remove(backend, t);
     process.stdout.write(`removed ${t.slug}\n`);
   }
   return 0;
@@ -78,7 +93,7 @@ export async function gcCommand(): Promise<number> {
   const backend = new DockerBackend();
   const dead = (await rows(backend)).filter((r) => !r.ownerAlive);
   for (const r of dead) {
-    await remove(backend, r.slug);
+    await remove(backend, r);
     process.stdout.write(`removed ${r.slug} (${[r.containers.length && `${r.containers.length} container`, r.networks.length && `${r.networks.length} network`, r.stateDir && 'state dir'].filter(Boolean).join(', ')})\n`);
   }
   if (!dead.length) process.stdout.write('nothing to remove\n');

@@ -117,7 +117,13 @@ export async function startGate(o: GateOptions): Promise<Gate> {
     let i = 0;
     for (const cfg of o.remotes) {
       const id = { identityFile: cfg.identityFile, knownHosts: cfg.knownHosts, controlPath: join(sockDir, `m${i++}`) };
-      const master = sshMaster({ ...id, target: sshTarget(cfg.upstream), ...(o.bin?.ssh ? { bin: o.bin.ssh } : {}) });
+      const onHost = o.onHostProcess;
+      const master = sshMaster({
+        ...id,
+        target: sshTarget(cfg.upstream),
+        ...(o.bin?.ssh ? { bin: o.bin.ssh } : {}),
+        ...(onHost ? { onStarted: (pid: number) => onHost(pid, `ssh master for ${cfg.name}`) } : {}),
+      });
       const ssh = sshCommand(id, o.bin?.ssh);
       const mirror = await openMirror({
         name: cfg.name,

@@ -85,6 +85,7 @@ export const gitGate = (): GitGatePlugin => {
           policy,
           scanner: createScanner(),
           onAudit: (e) => ctx.bus.emit('audit', { plugin: 'git-gate', ...e }),
+          onHostProcess: (pid, label) => ctx.trackProcess(pid, label),
         });
         const g = gate;
         ctx.onUndo('stop git gate', async () => {

@@ -97,6 +97,24 @@ export interface SshMasterOptions extends SshIdentity {
   bin?: string;
   /** After a failed start, the next attempt waits this long (default 10 s), so that a refused key is not retried per request. */
   retryMs?: number;
+  /** Told the pid of a master once it runs: it is daemonised and outlives a killed `bottle`, so the kernel records it. */
+  onStarted?: (pid: number) => void;
+}
+
+/** The pid of the master behind a control socket (`ssh -O check` says "Master running (pid=N)"), or undefined. */
+function masterPid(bin: string, controlPath: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const c = spawn(bin, ['-F', '/dev/null', '-o', `ControlPath=${sshPath(controlPath)}`, '-O', 'check', 'gate-master'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent' } });
+    let err = '';
+    c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), 5_000);
+    c.once('error', () => resolve(undefined));
+    c.once('close', () => {
+      clearTimeout(t);
+      const m = /pid=(\d+)/.exec(err);
+      resolve(m ? Number(m[1]) : undefined);
+    });
+  });
 }
 
 function runSsh(bin: string, args: string[], timeoutMs: number): Promise<number | null> {
@@ -133,9 +151,13 @@ export function sshMaster(o: SshMasterOptions): SshMaster {
         bin,
         [...sshOptions(o), '-o', 'ControlMaster=yes', '-o', `ControlPersist=${o.persistSeconds ?? 300}`, '-N', '-f', ...dest],
         30_000,
-      ).then((code) => {
-        starting = undefined;
+      ).then(async (code) => {
         if (code !== 0) failedAt = Date.now();
+        else if (o.onStarted) {
+          const pid = await masterPid(bin, o.controlPath);
+          if (pid) o.onStarted(pid);
+        }
+        starting = undefined;
       });
       return starting;
     },

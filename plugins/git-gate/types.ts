@@ -59,6 +59,8 @@ export interface GateOptions {
   pushTimeoutMs?: number;
   /** Binaries, for hosts where they are not on PATH. */
   bin?: { git?: string; ssh?: string; curl?: string };
+  /** Told of each host process the gate leaves running on its own (an ssh master), so that it can be ended even if `bottle` is killed. */
+  onHostProcess?: (pid: number, label: string) => void;
 }
 
 export interface Gate {

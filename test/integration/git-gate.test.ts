@@ -2,10 +2,12 @@
 // agent clones and pushes by the upstream's own URL, the gate enforces the
 // policy and DLP before anything reaches the upstream, relays the upstream's
 // refusals, and the key never enters the guest.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
+import { agentName, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const HOST_MARKER = `/tmp/bottle-gate-host-marker-${process.pid}`;
@@ -131,3 +133,80 @@ describe.skipIf(!dockerAvailable)('git gate from inside a bottle', () => {
     expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
   });
 });
+
+describe.skipIf(!dockerAvailable)('git gate: no host process outlives its bottle', () => {
+  let sshd: Sshd;
+  let app = '';
+  beforeAll(async () => {
+    sshd = await startSshd();
+    app = sshd.bareRepo('app', { commits: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  /** Starts a bottle whose agent clones through the gate (which starts an ssh master) and then waits; resolves with the master's pid. */
+  async function bottleWithMaster(p: Project, agent: string): Promise<{ child: ReturnType<typeof bottle>; master: number }> {
+    p.config({
+      image: TEST_IMAGE,
+      agents: { [agent]: { bottle: 'dev' } },
+      bottles: { dev: { workspace: 'none', git: { remotes: { app: { upstream: sshd.url(app), identityFile: sshd.identityFile, knownHosts: sshd.knownHosts } } } } },
+    });
+    const child = bottle(p, ['run', '--', 'bash', '-c', `git clone -q ${sshd.url(app)} /tmp/app && echo cloned; sleep 300`]);
+    let master: number | undefined;
+    for (let i = 0; i < 600 && master === undefined; i++) {
+      await sleep(100);
+      for (const slug of stateDirs(p)) {
+        const procs = path.join(p.stateRoot, 'bottles', slug, 'procs');
+        if (existsSync(procs)) master = Number(readdirSync(procs)[0]?.replace(/\.json$/, '')) || undefined;
+      }
+    }
+    if (master === undefined) throw new Error('no ssh master was recorded');
+    expect(alive(master)).toBe(true);
+    return { child, master };
+  }
+
+  it('after kill -9 of `bottle`, the ssh master lives on until `bottle gc` ends it', async () => {
+    const p = project('bottle-gatekill-');
+    const agent = agentName('gatekill');
+    try {
+      const { child, master } = await bottleWithMaster(p, agent);
+      child.kill('SIGKILL');
+      await sleep(1000);
+      expect(alive(master)).toBe(true);
+      expect((await bottle(p, ['gc'])).exitCode).toBe(0);
+      for (let i = 0; i < 50 && alive(master); i++) await sleep(100);
+      expect(alive(master)).toBe(false);
+      expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
+      await child;
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it('`bottle down` of a running bottle ends its ssh master', async () => {
+    const p = project('bottle-gatedown-');
+    const agent = agentName('gatedown');
+    try {
+      const { child, master } = await bottleWithMaster(p, agent);
+      const slug = stateDirs(p)[0]!;
+      const down = await bottle(p, ['down', slug]);
+      expect(down.exitCode, down.stderr).toBe(0);
+      await child;
+      for (let i = 0; i < 50 && alive(master); i++) await sleep(100);
+      expect(alive(master)).toBe(false);
+      expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
+    } finally {
+      p.cleanup();
+    }
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
