@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { BottleError, configError, describeError, isBottleError } from './errors.ts';
 import { Bus } from './bus.ts';
 import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
-import type { Backend, GuestHandle } from './backends/types.ts';
+import type { Backend, GuestExecResult, StartedGuest } from './backends/types.ts';
 import { doorOf, doorProblem, doorSocketPath, LIFELINE, type Door, type DoorRequest } from './doors.ts';
 import type { ResolvedConfig } from './config/schema.ts';
 import { packFiles, parseMarkers, provisionScript } from './guest-files.ts';
@@ -249,27 +249,35 @@ export class Kernel {
       await this.hooks.preStart.promise(startCtx);
       this.#checkAborted();
 
-      let guest: GuestHandle | undefined;
+      // The guest's init puts the planned files in (one tar stream) and runs
+      // the post-commands before it offers any door: no exec of their own.
+      const provision = p.files.length || p.commands.length ? { script: provisionScript(p.files, p.commands), input: packFiles(p.files) } : undefined;
+      const title = provision ? `start guest, provision ${p.files.length} file${p.files.length === 1 ? '' : 's'}` : 'start guest';
+      let started: StartedGuest | undefined;
       try {
-        guest = await this.bus.step('guest', 'start guest', () =>
+        started = await this.bus.step('guest', title, () =>
           backend.startGuest({
             slug: p.slug,
             image: p.image,
             doors: { hostDir: doorsDir, lifeline: `${LIFELINE}.sock`, forwards: p.doors.map((d) => ({ port: d.port, socket: `${d.name}.sock` })) },
-            env: p.env, mounts: p.mounts, workdir: GUEST_WORKSPACE, labels: p.labels, signal: this.#signal }),
+            env: p.env,
+            mounts: p.mounts,
+            workdir: GUEST_WORKSPACE,
+            labels: p.labels,
+            ...(provision ? { provision } : {}),
+            signal: this.#signal,
+          }),
         );
       } finally {
         // Registered even when start failed half-way: `docker run` may have left a container.
-        const id = guest?.id ?? `claude-bottle-${p.slug}`;
+        const id = started?.guest.id ?? `claude-bottle-${p.slug}`;
         this.#undo.push({ label: 'remove guest', run: () => backend.removeGuest(id) });
       }
+      const guest = started.guest;
+      if (started.provisioning) this.#checkProvisioning(p, started.provisioning);
       const guestCtx: GuestContext = { ...startCtx, guest };
       await this.hooks.postStart.promise(guestCtx);
       this.#checkAborted();
-
-      if (p.files.length || p.commands.length) {
-        await this.bus.step('files', `provision ${p.files.length} file${p.files.length === 1 ? '' : 's'}`, () => this.#putFiles(p, guest));
-      }
       await this.hooks.provision.promise(guestCtx);
       this.#checkAborted();
 
@@ -294,8 +302,8 @@ export class Kernel {
     if (this.#signal.aborted) throw new BottleError('interrupted', { code: 'ABORTED' });
   }
 
-  async #putFiles(p: Plan, guest: GuestHandle): Promise<void> {
-    const r = await guest.exec(['sh', '-c', provisionScript(p.files, p.commands)], { user: 'root', input: packFiles(p.files), signal: this.#signal });
+  /** Reports what the provisioning script said: warnings for optional commands, an error naming the plugin for the rest. */
+  #checkProvisioning(p: Plan, r: GuestExecResult): void {
     const { failed, warned } = parseMarkers(r.stderr);
     for (const w of warned) {
       const c = p.commands[w.step as number]!;

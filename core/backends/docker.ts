@@ -2,13 +2,15 @@
 // with no network at all (--network none: only `lo`), the doors dir bind-mounted
 // read-only, and the forwarder (forwarder.ts) as its main process; --init,
 // no capabilities it does not need, all labelled.
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { GUEST_DOORS_DIR } from '../doors.ts';
 import { BottleError } from '../errors.ts';
 import type { ExecSpec } from '../plan.ts';
 import { DockerCli, dockerError, isNotFound } from './docker-cli.ts';
-import { FORWARDER_FAILED, forwarderArgv, READY_MARK } from './forwarder.ts';
-import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec } from './types.ts';
+import { FORWARDER_FAILED, forwarderArgv, INIT_SCRIPT, READY_LINE, READY_MARK } from './forwarder.ts';
+import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, StartedGuest } from './types.ts';
 
 /** Every resource a bottle makes carries these labels. */
 export const LABEL = {
@@ -55,17 +57,25 @@ export class DockerBackend implements Backend {
     if (r.exitCode !== 0) throw dockerError(['version'], r);
   }
 
-  async startGuest(spec: GuestSpec): Promise<GuestHandle> {
+  /**
+   * One attached `docker run`: the provisioning tar goes to the init's stdin,
+   * and its stderr is read until the forwarder says it is ready (or the guest
+   * ends), so files, post-commands and the doors cost no exec of their own.
+   * The client stays attached for the guest's life, in its own process group
+   * and without proxying signals (a Ctrl-C on the terminal is ours to handle).
+   */
+  async startGuest(spec: GuestSpec): Promise<StartedGuest> {
     const name = resourceName(spec.slug);
     const args = [
-      'run', '--detach', '--init',
+      'run', '--interactive', '--init', '--sig-proxy=false',
       '--name', name,
       '--hostname', 'bottle',
       // No network at all: the doors are the only way out.
       '--network', 'none',
-      // The forwarder binds the doors' ports as root. With no-new-privileges,
-      // root execs (provisioning) get the capabilities below only when the
-      // container's user is root. Every exec names its user; the agent's is 1000.
+      // The init provisions and the forwarder binds the doors' ports as root.
+      // With no-new-privileges, root execs get the capabilities below only
+      // when the container's user is root. Every exec names its user; the
+      // agent's is 1000.
       '--user', '0:0',
       '--workdir', spec.workdir,
       '--cap-drop', 'ALL', ...CAPS.flatMap((c) => ['--cap-add', c]),
@@ -75,27 +85,70 @@ export class DockerBackend implements Backend {
       '--mount', `type=bind,src=${spec.doors.hostDir},dst=${GUEST_DOORS_DIR},readonly`,
       ...spec.mounts.flatMap((m) => ['--mount', `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`]),
       spec.image,
+      'sh', '-c', INIT_SCRIPT, 'bottle-init', spec.provision?.script ?? '',
       ...forwarderArgv({ doorsDir: GUEST_DOORS_DIR, lifeline: spec.doors.lifeline, forwards: spec.doors.forwards }),
     ];
-    const r = await this.cli.run(args, { signal: spec.signal, allowFailure: true });
-    if (r.exitCode !== 0) {
-      if (/No such image|Unable to find image|pull access denied/i.test(r.stderr)) {
-        throw new BottleError(`the image "${spec.image}" is not on this machine`, {
-          code: 'IMAGE',
-          hint: 'build it with `bottle image build` (or set `image` in bottle.config.ts to one you have)',
-        });
-      }
-      if (/executable file not found|"perl": .*not found/i.test(r.stderr)) {
-        throw new BottleError(`the image "${spec.image}" has no perl, which the guest's forwarder needs, so nothing was run in it`, {
-          code: 'IMAGE',
-          hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
-        });
-      }
-      throw dockerError(args.slice(0, args.indexOf(spec.image) + 1), r);
+    this.cli.calls++;
+    this.cli.log?.push(args);
+    const { exitCode, stderr } = await this.#runUntilReady(args, spec.provision?.input, spec.signal);
+    const guest = this.#handle(name, name);
+    if (exitCode === undefined) return { guest, ...(spec.provision ? { provisioning: { exitCode: 0, stdout: '', stderr } } : {}) };
+    // The guest ended before its doors opened.
+    if (/No such image|Unable to find image|pull access denied/i.test(stderr)) {
+      throw new BottleError(`the image "${spec.image}" is not on this machine`, {
+        code: 'IMAGE',
+        hint: 'build it with `bottle image build` (or set `image` in bottle.config.ts to one you have)',
+      });
     }
-    const id = r.stdout.trim();
-    const guest = this.#handle(id, name);
-    return guest;
+    if (exitCode === 127 || /executable file not found/i.test(stderr)) throw noPerl(spec.image);
+    if (exitCode === FORWARDER_FAILED) throw forwarderFailed(stderr);
+    if (spec.provision && /__bottle_(fail|warn)__/.test(stderr)) return { guest, provisioning: { exitCode, stdout: '', stderr } };
+    throw dockerError(args.slice(0, args.indexOf(spec.image) + 1), { exitCode, stdout: '', stderr });
+  }
+
+  /** Runs the attached client; resolves once the ready line came (exitCode undefined) or the client ended. */
+  #runUntilReady(args: string[], input: Readable | undefined, signal: AbortSignal | undefined): Promise<{ exitCode: number | undefined; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.cli.bin, args, { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'], detached: true });
+      let stderr = '';
+      let done = false;
+      const finish = (v: { exitCode: number | undefined; stderr: string } | Error) => {
+        if (done) return;
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (v instanceof Error) reject(v);
+        else resolve(v);
+      };
+      const onAbort = () => {
+        child.kill('SIGKILL');
+        finish(new BottleError('interrupted', { code: 'ABORTED' }));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.once('error', (e: NodeJS.ErrnoException) => {
+        finish(new BottleError(e.code === 'ENOENT' ? `the \`${this.cli.bin}\` command was not found` : `could not run \`${this.cli.bin}\`: ${e.message}`, {
+          code: 'BACKEND',
+          hint: e.code === 'ENOENT' ? 'install Docker (the engine and its CLI), or set BOTTLE_DOCKER to its path' : 'check `bottle doctor`',
+        }));
+      });
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (d: string) => {
+        if (done) return; // after ready: drained, never kept
+        stderr += d;
+        const at = stderr.indexOf(`${READY_LINE}\n`);
+        if (at !== -1) finish({ exitCode: undefined, stderr: stderr.slice(0, at) });
+      });
+      child.once('close', (code) => finish({ exitCode: code ?? 1, stderr }));
+      if (input && child.stdin) {
+        // A guest that ends early closes the pipe: what is left of the tar goes nowhere.
+        child.stdin.on('error', () => {});
+        input.on('error', (e) => {
+          child.kill('SIGKILL');
+          finish(new BottleError(`reading the files for the guest failed: ${e.message}`, { code: 'BACKEND', cause: e }));
+        });
+        input.pipe(child.stdin);
+      }
+    });
   }
 
   #handle(id: string, name: string): GuestHandle {
@@ -138,20 +191,10 @@ export class DockerBackend implements Backend {
     const r = await this.cli.run(['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id], { allowFailure: true });
     const [running, code] = r.stdout.trim().split(' ');
     if (r.exitCode !== 0 || running === 'true') return;
-    if (code === '127') {
-      // tini could not exec the forwarder: no perl in the image.
-      throw new BottleError(`the image has no perl, which the guest's forwarder needs, so nothing was run in it`, {
-        code: 'IMAGE',
-        hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
-      });
-    }
+    if (code === '127') throw noPerl('the agent image');
     if (code === String(FORWARDER_FAILED)) {
       const logs = await this.cli.run(['logs', '--tail', '5', id], { allowFailure: true });
-      const why = logs.stderr.split('\n').filter((l) => l.includes('forwarder')).pop();
-      throw new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^claude-bottle forwarder: /, '')}` : ''}, so nothing was run in it`, {
-        code: 'BACKEND',
-        hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
-      });
+      throw forwarderFailed(logs.stderr);
     }
     throw new BottleError(`the guest stopped (exit ${code})`, { code: 'BACKEND', hint: '`docker logs` of the container may say why; it is removed at teardown' });
   }
@@ -195,6 +238,21 @@ export class DockerBackend implements Backend {
     for (const n of found.networks) await this.#removeNetwork(n).catch((e) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `could not remove all of bottle ${slug}`);
   }
+}
+
+function noPerl(image: string): BottleError {
+  return new BottleError(`the image "${image}" has no perl, which the guest's forwarder needs, so nothing was run in it`, {
+    code: 'IMAGE',
+    hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
+  });
+}
+
+function forwarderFailed(stderr: string): BottleError {
+  const why = stderr.split('\n').filter((l) => l.includes('forwarder:')).pop();
+  return new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^.*forwarder: /, '')}` : ''}, so nothing was run in it`, {
+    code: 'BACKEND',
+    hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
+  });
 }
 
 function lines(s: string): string[] {

@@ -19,8 +19,18 @@ import path from 'node:path';
 
 export const READY_MARK = '/run/claude-bottle-ready';
 
+/** The line the forwarder writes to stderr once it is ready. */
+export const READY_LINE = '__bottle_ready__';
+
 /** Exit status of a forwarder that could not start (no lifeline, a port taken, ...). */
 export const FORWARDER_FAILED = 86;
+
+/**
+ * The guest's init before the forwarder: the provisioning script (its first
+ * argument; empty for none) with the container's stdin, then the forwarder.
+ * A provisioning failure ends the guest with that script's status.
+ */
+export const INIT_SCRIPT = 'p="$1"; shift; if [ -n "$p" ]; then sh -c "$p" || exit $?; fi; exec "$@" </dev/null';
 
 export const FORWARDER_SCRIPT = String.raw`
 use strict; use warnings;
@@ -43,6 +53,8 @@ for my $d (@doors) {
 chmod 0700, $private;
 open(my $mark, '>', $ready) or fail("cannot write $ready: $!");
 close $mark;
+# On the stream the provisioning wrote to, so whoever reads it knows all came first.
+print STDERR "${READY_LINE}\n";
 my $rsel = IO::Select->new($life, map { $_->[0] } values %door);
 my $wsel = IO::Select->new;
 # By file number: the other end of the pair, bytes waiting to be written to

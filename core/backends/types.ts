@@ -36,6 +36,22 @@ export interface GuestHandle {
   exec(argv: string[], opts?: GuestExecOptions): Promise<GuestExecResult>;
 }
 
+/**
+ * What the guest's init does before it offers any door: one script, run as
+ * root, with the one tar stream of planned files on its stdin.
+ */
+export interface GuestProvision {
+  script: string;
+  input: Readable;
+}
+
+/** A started guest, with what its provisioning said (absent when there was none). */
+export interface StartedGuest {
+  guest: GuestHandle;
+  /** The provisioning script's exit code and stderr (its markers name a failing command). */
+  provisioning?: GuestExecResult;
+}
+
 export interface GuestSpec {
   slug: string;
   image: string;
@@ -44,6 +60,8 @@ export interface GuestSpec {
   mounts: Mount[];
   workdir: string;
   labels: Record<string, string>;
+  /** Files and post-commands, put in by the guest's init before its doors open. */
+  provision?: GuestProvision;
   signal?: AbortSignal;
 }
 
@@ -63,7 +81,8 @@ export interface Backend {
   readonly name: 'docker' | 'smolvm';
   /** Fails with a clear BottleError when the engine cannot be used. */
   check(signal?: AbortSignal): Promise<void>;
-  startGuest(spec: GuestSpec): Promise<GuestHandle>;
+  /** Starts the guest, provisions it, and resolves once its doors are offered (or provisioning failed: see `provisioning`). */
+  startGuest(spec: GuestSpec): Promise<StartedGuest>;
   removeGuest(id: string): Promise<void>;
   /** Runs the agent attached to this terminal; resolves with its exit code. */
   attach(guest: GuestHandle, spec: ExecSpec, signal?: AbortSignal): Promise<number>;

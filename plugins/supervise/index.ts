@@ -14,6 +14,12 @@ export { superviseShape } from './config.ts';
 
 export const SUPERVISE_URL = `http://${DOOR_GUEST_HOST}:${SUPERVISE_PORT}/mcp`;
 
+/** Claude Code's user-scope config, where `claude mcp add --scope user` registers servers. */
+export const CLAUDE_USER_CONFIG = `${GUEST_HOME}/.claude.json`;
+
+/** The user config with supervise registered, as `claude mcp add --scope user --transport http supervise URL` leaves it. */
+export const claudeUserConfig = () => `${JSON.stringify({ mcpServers: { supervise: { type: 'http', url: SUPERVISE_URL } } }, null, 2)}\n`;
+
 export interface SuperviseOptions {
   /** Where approved hosts go. */
   egress: EgressPlugin;
@@ -31,15 +37,12 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
         const cfg = (ctx.bottleConfig as { supervise?: boolean | { timeoutSeconds: number } }).supervise;
         timeoutMs = cfg === undefined || cfg === false ? 0 : cfg === true ? DEFAULT_TIMEOUT_MS : cfg.timeoutSeconds * 1000;
         if (!timeoutMs) return;
-        // The seeds' contract: as node with HOME=/home/node; a failure is a warning, not a stop.
-        draft.commands.push({
-          argv: ['claude', 'mcp', 'add', '--scope', 'user', '--transport', 'http', 'supervise', SUPERVISE_URL],
-          title: 'claude mcp add supervise',
-          user: 'node',
-          env: { HOME: GUEST_HOME },
-          optional: true,
-          plugin: 'supervise',
-        });
+        // Registered at user scope, where `claude mcp add --scope user` (the
+        // seeds' way) writes it: Claude Code's user config, owned by node.
+        // Written as a planned file rather than by running the CLI, which
+        // costs 1-2 s of every start and waits on name lookups without a
+        // network (measured: ~15 s with DNS failing slowly).
+        draft.files.push({ guestPath: CLAUDE_USER_CONFIG, content: claudeUserConfig(), owner: 'node', mode: 0o600, plugin: 'supervise' });
         // Claude Code must wait for a human as long as the request does.
         draft.env.MCP_TOOL_TIMEOUT = String(timeoutMs + 60_000);
         const description = `MCP server; requests wait ${Math.round(timeoutMs / 1000)} s for \`bottle approve\`/\`deny\``;

@@ -1,6 +1,6 @@
 // A recording stand-in for the container engine, for unit tests of the
 // kernel: every call is logged, and any method can be made to fail.
-import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec} from '../../core/backends/types.ts';
+import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, StartedGuest } from '../../core/backends/types.ts';
 import type { ExecSpec } from '../../core/plan.ts';
 
 export interface FakeCall {
@@ -31,9 +31,10 @@ export class FakeBackend implements Backend {
   async check(): Promise<void> {
     this.#record('check');
   }
-  async startGuest(spec: GuestSpec): Promise<GuestHandle> {
+  /** The provisioning script the guest's init got, when there was one; its result is `execResult`. */
+  async startGuest(spec: GuestSpec): Promise<StartedGuest> {
     this.#record('startGuest', spec);
-    return {
+    const guest: GuestHandle = {
       id: 'guest-1',
       name: `claude-bottle-${spec.slug}`,
       exec: async (argv: string[], opts?: GuestExecOptions) => {
@@ -42,6 +43,10 @@ export class FakeBackend implements Backend {
         return this.execResult;
       },
     };
+    if (!spec.provision) return { guest };
+    this.calls.push({ method: 'guest.provision', args: [spec.provision.script] });
+    this.inputs.push(spec.provision.input);
+    return { guest, provisioning: this.execResult };
   }
   async removeGuest(id: string): Promise<void> {
     this.#record('removeGuest', id);

@@ -232,7 +232,7 @@ describe('kernel plan', () => {
     await expect(k.plan()).rejects.toThrow('plugin "bad" declared a guest file whose path rel/a is not absolute');
   });
 
-  it('puts all planned files in with one exec, however many', async () => {
+  it('hands all planned files to the guest\'s init as one provisioning, however many, with no exec', async () => {
     for (const n of [1, 10]) {
       const many: BottlePlugin = {
         name: 'many',
@@ -244,7 +244,8 @@ describe('kernel plan', () => {
       };
       const { k, backend } = kernel([many]);
       await k.run(['true']);
-      expect(backend.methods().filter((m) => m === 'guest.exec')).toHaveLength(1);
+      expect(backend.methods().filter((m) => m === 'guest.provision')).toHaveLength(1);
+      expect(backend.methods().filter((m) => m === 'guest.exec')).toHaveLength(0);
     }
   });
 });

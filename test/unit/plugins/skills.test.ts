@@ -82,6 +82,6 @@ describe('skills plugin', () => {
     await one.kernel.run(['true']);
     await ten.kernel.run(['true']);
     expect(ten.backend.methods()).toEqual(one.backend.methods());
-    expect(ten.backend.methods().filter((m) => m === 'guest.exec')).toHaveLength(1);
+    expect(ten.backend.methods().filter((m) => m === 'guest.provision')).toHaveLength(1);
   });
 });

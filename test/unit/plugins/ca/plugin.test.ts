@@ -127,10 +127,10 @@ describe('ca plugin', () => {
     expect(planJson).toContain(JSON.stringify(certPem));
     expect(planJson).not.toContain('PRIVATE KEY');
 
-    // The one provisioning exec: the tar stream holds the cert only, the script runs the install.
-    const execs = backend.calls.filter((c) => c.method === 'guest.exec');
-    expect(execs).toHaveLength(1);
-    expect((execs[0]!.args[0] as string[])[2]).toBe(provisionScript(started!.files, started!.commands));
+    // The one provisioning: the tar stream holds the cert only, the script runs the install.
+    const provisions = backend.calls.filter((c) => c.method === 'guest.provision');
+    expect(provisions).toHaveLength(1);
+    expect(provisions[0]!.args[0]).toBe(provisionScript(started!.files, started!.commands));
     const tar = await drain(backend.inputs[0] as Readable);
     expect(tar.toString('latin1')).toContain(certPem);
     expect(tar.toString('latin1')).not.toContain('PRIVATE KEY');

@@ -1,6 +1,7 @@
-// The seeds' supervise contract: registered with `claude mcp add --scope
-// user --transport http supervise <url>` as node with HOME=/home/node, a
-// failure to register is a warning (optional), nothing when not enabled.
+// The seeds' supervise contract: registered at user scope (where `claude mcp
+// add --scope user --transport http supervise <url>` writes it, in node's
+// ~/.claude.json), nothing when not enabled. What Claude Code makes of the
+// file is checked with the real binary in test/e2e/supervise-claude.test.ts.
 import { describe, expect, it } from 'vitest';
 import { kernelFor, oneAgent } from '../../../helpers/plan.ts';
 
@@ -10,18 +11,14 @@ async function plan(supervise?: unknown) {
 }
 
 describe('supervise plugin', () => {
-  it('registers the MCP server as node, optional, and gives Claude Code time to wait', async () => {
+  it('registers the MCP server at user scope, owned by node, and gives Claude Code time to wait', async () => {
     const p = await plan(true);
-    expect(p.commands.filter((c) => c.plugin === 'supervise')).toEqual([
-      {
-        argv: ['claude', 'mcp', 'add', '--scope', 'user', '--transport', 'http', 'supervise', 'http://127.0.0.1:8767/mcp'],
-        title: 'claude mcp add supervise',
-        user: 'node',
-        env: { HOME: '/home/node' },
-        optional: true,
-        plugin: 'supervise',
-      },
-    ]);
+    const [file, ...more] = p.files.filter((f) => f.plugin === 'supervise');
+    expect(more).toEqual([]);
+    expect(file).toMatchObject({ guestPath: '/home/node/.claude.json', owner: 'node', mode: 0o600 });
+    expect(JSON.parse(String(file!.content))).toEqual({ mcpServers: { supervise: { type: 'http', url: 'http://127.0.0.1:8767/mcp' } } });
+    // Nothing runs in the guest for it: no command waits on Claude Code's start-up.
+    expect(p.commands.filter((c) => c.plugin === 'supervise')).toEqual([]);
     expect(p.env.MCP_TOOL_TIMEOUT).toBe(String(600_000 + 60_000));
     expect(p.daemons.map((d) => d.name)).toContain('supervise');
     // Its door: a socket in the bottle's doors dir, offered in the guest on the URL registered above.
@@ -36,7 +33,7 @@ describe('supervise plugin', () => {
 
   it('does nothing when not enabled', async () => {
     for (const p of [await plan(), await plan(false)]) {
-      expect(p.commands.filter((c) => c.plugin === 'supervise')).toEqual([]);
+      expect(p.files.filter((f) => f.plugin === 'supervise')).toEqual([]);
       expect(p.env.MCP_TOOL_TIMEOUT).toBeUndefined();
     }
   });
