@@ -9,6 +9,7 @@ export type BottleErrorCode =
   | 'PLUGIN' // a plugin's tap threw
   | 'BACKEND' // the container engine failed
   | 'IMAGE' // building or finding the agent image failed
+  | 'NO_IMAGE' // the image is not on this machine (the CLI builds the default one)
   | 'TEARDOWN' // one or more undo steps failed
   | 'ABORTED' // interrupted by a signal
   | 'INTERNAL';

@@ -1,8 +1,8 @@
 // `bottle run`: plan, start, provision, run the agent attached to this
 // terminal, tear down however it ends; exit with the agent's code.
 import { Bus } from '../../core/bus.ts';
-import { describeError } from '../../core/errors.ts';
-import { agentImageExists, DEFAULT_AGENT_IMAGE } from '../../core/image/build.ts';
+import { describeError, isBottleError } from '../../core/errors.ts';
+import { DEFAULT_AGENT_IMAGE } from '../../core/image/build.ts';
 import { attachProgress } from '../progress.ts';
 import { reportError } from '../report.ts';
 import { load, makeKernel, type CommonOptions } from '../setup.ts';
@@ -15,13 +15,16 @@ export async function runCommand(command: string[], opts: CommonOptions & { quie
   const bus = new Bus();
   const detach = attachProgress(bus, { quiet: Boolean(opts.quiet || process.env.BOTTLE_QUIET) });
   try {
-    const kernel = makeKernel(loaded, { ...opts, bus, signal: signals.signal });
     const image = loaded.config.image;
-    // The first run builds the default agent image; another image must already exist.
-    if (image === DEFAULT_AGENT_IMAGE && !(await agentImageExists(image))) {
+    let result = await makeKernel(loaded, { ...opts, bus, signal: signals.signal }).run(command);
+    // The first run builds the default agent image, then starts again; another
+    // image must already exist. (No check up front: it would cost every run a
+    // docker call; `docker run --pull never` says so at once.)
+    if (image === DEFAULT_AGENT_IMAGE && isBottleError(result.error) && result.error.code === 'NO_IMAGE' && !signals.received()) {
+      bus.emit('log', { message: `the agent image ${image} is not on this machine yet: building it (once)` });
       await buildImageWithProgress(bus, { tag: image, signal: signals.signal });
+      result = await makeKernel(loaded, { ...opts, bus, signal: signals.signal }).run(command);
     }
-    const result = await kernel.run(command);
     detach();
     for (const f of result.teardownFailures) {
       process.stderr.write(`bottle: teardown: ${f.label}${f.plugin ? ` [plugin ${f.plugin}]` : ''}: ${describeError(f.error)}\n`);

@@ -67,7 +67,8 @@ export class DockerBackend implements Backend {
   async startGuest(spec: GuestSpec): Promise<StartedGuest> {
     const name = resourceName(spec.slug);
     const args = [
-      'run', '--interactive', '--init', '--sig-proxy=false',
+      // Never pulled behind the user's back: a missing image is built (the default) or named.
+      'run', '--interactive', '--init', '--sig-proxy=false', '--pull', 'never',
       '--name', name,
       '--hostname', 'bottle',
       // No network at all: the doors are the only way out.

@@ -34,6 +34,19 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
     expect(stateDirs(p)).toEqual([]);
   });
 
+  it('an image that is not on this machine: exit 1, says so and what to do, never pulls, leaves nothing', async () => {
+    p = project();
+    const agent = agentName('noimg');
+    p.config({ ...simpleConfig(agent, { workspace: 'none' }), image: 'claude-bottle-test-absent:never' });
+    const r = await bottle(p, ['run', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('the image "claude-bottle-test-absent:never" is not on this machine');
+    expect(r.stderr).toContain('bottle image build');
+    expect(r.stderr).not.toMatch(/pull/i);
+    expect(leftovers(agent)).toEqual({ containers: [], networks: [] });
+    expect(stateDirs(p)).toEqual([]);
+  });
+
   it('gives the agent a TTY when bottle has one, and plain pipes when not', async () => {
     p = project();
     p.config(simpleConfig(agentName('tty'), { workspace: 'none' }));
