@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a local base image for the agent image where no container registry can
 # be reached: a Debian bookworm rootfs from debootstrap (minbase plus
-# ca-certificates, git, curl, iproute2), imported with `docker import`.
+# ca-certificates, git, curl; perl-base and openssl come with them), imported
+# with `docker import`.
 # Usage: scripts/make-base-image.sh [TAG]   (default claude-bottle-base:bookworm)
 set -euo pipefail
 tag="${1:-claude-bottle-base:bookworm}"
@@ -18,7 +19,7 @@ root="$(mktemp -d /tmp/claude-bottle-rootfs.XXXXXX)"
 trap 'rm -rf "$root"' EXIT
 echo "debootstrap bookworm into $root (about a minute) ..." >&2
 # No mirror argument: debootstrap's own default Debian mirror.
-debootstrap --variant=minbase --include=ca-certificates,git,curl,iproute2 bookworm "$root" >&2
+debootstrap --variant=minbase --include=ca-certificates,git,curl bookworm "$root" >&2
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 echo "importing as $tag ..." >&2
 tar -C "$root" -c . | docker import \

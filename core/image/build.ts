@@ -28,7 +28,7 @@ export function resolveBaseImage(base?: string, env: NodeJS.ProcessEnv = process
 }
 
 const BASE_HINT =
-  'Pass --base IMAGE (or set BOTTLE_BASE_IMAGE) to an image that is present locally and provides git, curl, iproute2, ' +
+  'Pass --base IMAGE (or set BOTTLE_BASE_IMAGE) to an image that is present locally and provides git, curl, perl, ' +
   'ca-certificates and runuser on glibc; without registry access, scripts/make-base-image.sh builds one ' +
   '(claude-bottle-base:bookworm) with debootstrap.';
 

@@ -88,10 +88,10 @@ describe.skipIf(!dockerAvailable)('agent image', () => {
     expect(out).toMatch(/Claude Code/);
   }, 60_000);
 
-  it('provides git, curl, update-ca-certificates and runuser', async () => {
-    const out = await inImage(['sh', '-c', 'for t in git curl update-ca-certificates runuser; do command -v "$t" || echo "MISSING $t"; done']);
+  it('provides git, curl, openssl, runuser, perl and the system CA bundle', async () => {
+    const out = await inImage(['sh', '-c', 'for t in git curl openssl runuser perl; do command -v "$t" || echo "MISSING $t"; done; test -f /etc/ssl/certs/ca-certificates.crt || echo "MISSING bundle"']);
     expect(out).not.toMatch(/MISSING/);
-    expect(out.split('\n')).toHaveLength(4);
+    expect(out.split('\n')).toHaveLength(5);
     // runuser is what the runtime uses to drop to node.
     expect(await inImage(['runuser', '-u', 'node', '--', 'id', '-un'])).toBe('node');
   }, 60_000);
@@ -121,12 +121,13 @@ describe.skipIf(!dockerAvailable)('agent image', () => {
   }, 120_000);
 
   it('fails naming each tool the base lacks', async () => {
-    const noGit = await deriveBase('nogit', 'rm -f "$(command -v git)" "$(command -v runuser)"');
+    const noGit = await deriveBase('nogit', 'rm -f "$(command -v git)" "$(command -v runuser)" "$(command -v perl)"');
     const be = await buildError(noGit);
     expect(be.code).toBe('IMAGE');
     expect(be.message).toContain(noGit);
     expect(be.message).toContain("the base image has no 'git'; the base must provide it");
     expect(be.message).toContain("the base image has no 'runuser'; the base must provide it");
+    expect(be.message).toContain("the base image has no 'perl'; the base must provide it");
     expect(be.message).not.toMatch(/'curl'/);
     expect(be.hint).toContain('--base');
     expect(await agentImageExists(`${tag}-bad`)).toBe(false);
