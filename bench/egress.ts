@@ -15,11 +15,23 @@
 //                               small addon (bench/egress/inject.py) doing the
 //                               same header swap;
 //   tinyproxy                   Debian's, plain CONNECT (the peer of our tunnel).
+// Ours is reached as a guest reaches it: it listens on a Unix socket (a door,
+// in the bench's temp dir) and the client connects to 127.0.0.1:<port> of the
+// REAL forwarder (core/backends/forwarder.ts, the guest's Perl relay, run on
+// the host by test/helpers/forwarder.ts), one forwarder per variant. One more
+// variant measures that hop:
+//   ours: intercept+inject, socket  the intercept+inject proxy (the same
+//                               process) reached on its Unix socket directly,
+//                               no forwarder; p50 via the forwarder minus p50
+//                               on the socket is the "forwarder hop".
+// The peers listen on TCP on 127.0.0.1 as they are made to.
 // Every proxy runs in a process of its own (ours: bench/egress/proxy-child.ts,
 // one process per variant, run as JavaScript with its types stripped ahead of
 // time, as users run the built dist/), so the RSS and CPU read from /proc are
-// that proxy's alone and the client's CPU never counts against it. The client
-// and the upstream share this process, the same for every variant.
+// that proxy's alone and the client's CPU never counts against it (a proxy
+// two variants share has its CPU shared out by their traffic; the forwarders'
+// CPU and RSS are reported apart). The client and the upstream share this
+// process, the same for every variant.
 // Figures: p50/p99 of sequential small GETs over one keep-alive connection
 // (after a warm-up); MB/s uploading and downloading 10 MB bodies (median of
 // several); the proxy's RSS and CPU (user+system from /proc, per GET and per
@@ -29,11 +41,12 @@
 // leaf certificate is signed on the first). Variants are ALTERNATED (latency
 // in interleaved batches, transfers round-robin, the order rotating), so
 // drift on the machine hits them alike. The ratios and targets (issue: <= 1 ms
-// p50 over direct; throughput >= 0.8 of direct without DLP, >= 0.5 with;
-// faster than mitmproxy on every figure; a new host <= 20 ms over a repeat;
-// under 80 MiB RSS) are reported, never enforced: the exit code is 1 only when
-// a measurement itself fails. A peer that is not installed is skipped, said so.
-// All traffic stays on 127.0.0.1.
+// p50 over direct; the forwarder hop <= 0.3 ms p50; throughput >= 0.8 of
+// direct without DLP, >= 0.5 with; faster than mitmproxy on every figure; a
+// new host <= 20 ms over a repeat; under 80 MiB RSS) are reported, never
+// enforced: the exit code is 1 only when a measurement itself fails. A peer
+// that is not installed is skipped, said so. All traffic stays on 127.0.0.1
+// and Unix sockets in the temp dir.
 //   node bench/egress.ts [--requests N] [--runs N] [--mb MB] [--hosts K]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +61,7 @@ import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { createAuthority } from '../plugins/ca/authority.ts';
 import { createScanner } from '../plugins/egress/dlp/index.ts';
+import { freePort, type HostForwarder, startHostForwarder } from '../test/helpers/forwarder.ts';
 import type { ChildConfig } from './egress/proxy-child.ts';
 
 const { values: args } = parseArgs({ options: { requests: { type: 'string' }, runs: { type: 'string' }, mb: { type: 'string' }, hosts: { type: 'string' } } });
@@ -61,7 +75,7 @@ if (![REQUESTS, RUNS, BODY_BYTES, NEW_HOSTS].every((n) => Number.isInteger(n) &&
   console.error('bench: --requests, --runs, --mb and --hosts must be positive integers');
   process.exit(2);
 }
-const TARGET = { p50ExtraMs: 1, tputNoDlp: 0.8, tputDlp: 0.5, newHostMs: 20, rssMiB: 80 };
+const TARGET = { p50ExtraMs: 1, hopMs: 0.3, tputNoDlp: 0.8, tputDlp: 0.5, newHostMs: 20, rssMiB: 80 };
 const LOOPBACK = '127.0.0.1';
 const HEADER = 'x-api-key';
 const REAL = `bench-real-key-${randomBytes(16).toString('hex')}`;
@@ -71,24 +85,38 @@ const newHosts = Array.from({ length: NEW_HOSTS }, (_, i) => `new${i}.bench.test
 
 class RunFailed extends Error {}
 
-// ---- cleanup: every child and the temp dir, whatever happens ----
+// ---- cleanup: every child, forwarder and temp dir, whatever happens ----
 
 const base = mkdtempSync(path.join(tmpdir(), 'bottle-bench-egress-'));
+/** Our proxies' sockets. */
+const doorsDir = path.join(base, 'doors');
+mkdirSync(doorsDir, { mode: 0o700 });
 const children = new Set<ChildProcess>();
+const forwarders = new Set<HostForwarder>();
 let cleaned = false;
+/** Synchronous, for 'exit': a forwarder's own temp dir goes in closeForwarders(), which every path but a bare exit awaits. */
 function cleanup(): void {
   if (cleaned) return;
   cleaned = true;
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
+  for (const f of forwarders) f.proc.kill('SIGKILL');
   rmSync(base, { recursive: true, force: true });
+}
+/** Stops every forwarder and removes its temp dir (its lifeline is in this process). */
+async function closeForwarders(): Promise<void> {
+  const all = [...forwarders];
+  await Promise.race([Promise.allSettled(all.map((f) => f.close())), sleep(3000)]);
+  for (const f of all) forwarders.delete(f);
 }
 process.on('exit', cleanup);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
-    cleanup();
-    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[sig]);
+    void closeForwarders().finally(() => {
+      cleanup();
+      process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[sig]);
+    });
   });
 }
 
@@ -104,17 +132,6 @@ function onPath(bin: string): boolean {
     } catch {}
   }
   return false;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, LOOPBACK, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once something accepts on 127.0.0.1:port; fails if `proc` exits first or time runs out. */
@@ -259,9 +276,12 @@ async function startUpstream(body: Buffer): Promise<Upstream> {
 
 // ---- the client: Node's http over TLS, through CONNECT when there is a proxy ----
 
-function connectTunnel(proxyPort: number, authority: string): Promise<net.Socket> {
+/** Where a proxy is reached: a TCP port on 127.0.0.1 (a peer, or the forwarder in front of ours), or our proxy's own Unix socket. */
+type ProxyAt = { port: number } | { socketPath: string };
+
+function connectTunnel(at: ProxyAt, authority: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: LOOPBACK, port: proxyPort, noDelay: true });
+    const s = 'port' in at ? net.connect({ host: LOOPBACK, port: at.port, noDelay: true }) : net.connect({ path: at.socketPath });
     let buf = Buffer.alloc(0);
     const fail = (e: Error) => {
       s.destroy();
@@ -290,10 +310,10 @@ function connectTunnel(proxyPort: number, authority: string): Promise<net.Socket
 }
 
 /** A verified TLS connection to the upstream as `host` (a name: SNI; an IP literal: none). */
-async function openTls(proxyPort: number | undefined, host: string, upstreamPort: number, ca: string): Promise<tls.TLSSocket> {
+async function openTls(via: ProxyAt | undefined, host: string, upstreamPort: number, ca: string): Promise<tls.TLSSocket> {
   const opts: tls.ConnectionOptions = { host, ca, ALPNProtocols: ['http/1.1'], ...(net.isIP(host) ? {} : { servername: host }) };
-  if (proxyPort === undefined) Object.assign(opts, { host: LOOPBACK, port: upstreamPort, noDelay: true });
-  else opts.socket = await connectTunnel(proxyPort, `${host}:${upstreamPort}`);
+  if (via === undefined) Object.assign(opts, { host: LOOPBACK, port: upstreamPort, noDelay: true });
+  else opts.socket = await connectTunnel(via, `${host}:${upstreamPort}`);
   return new Promise((resolve, reject) => {
     const t = tls.connect(opts);
     t.once('secureConnect', () => {
@@ -322,16 +342,23 @@ class TunnelAgent extends http.Agent {
   }
 }
 
-interface Variant {
+interface VariantSpec {
   key: string;
   label: string;
-  /** undefined: direct. */
-  proxyPort: number | undefined;
+  /** How the client reaches the proxy; undefined: direct. */
+  via: ProxyAt | undefined;
   host: string;
   ca: string;
   injects: boolean;
-  /** The proxy process, for RSS. */
+  /** The proxy process, for RSS and CPU; undefined when direct or when another variant reports that process. */
   pid: number | undefined;
+  /** The forwarder in front of ours, for its own CPU and RSS. */
+  fwdPid?: number;
+}
+
+interface Variant extends VariantSpec {
+  /** Variants whose traffic also goes through this one's proxy process: its CPU is shared out by traffic. */
+  alsoThrough: Variant[];
   agent: TunnelAgent;
   lat: number[];
   up: number[];
@@ -341,6 +368,10 @@ interface Variant {
   /** The proxy's CPU (user, system ms) over the latency phase and over the transfer phase. */
   cpuLat?: { user: number; sys: number };
   cpuXfer?: { user: number; sys: number };
+  /** The same for its forwarder, and the forwarder's RSS after the runs. */
+  fwdCpuLat?: { user: number; sys: number };
+  fwdCpuXfer?: { user: number; sys: number };
+  fwdRss?: { now: number; peak: number };
 }
 
 interface Answer {
@@ -404,7 +435,7 @@ async function download(v: Variant): Promise<number> {
 
 /** One fresh connection (CONNECT, full TLS handshake, no session reuse) and one GET on it. */
 async function freshGet(v: Variant, host: string): Promise<number> {
-  const agent = new TunnelAgent(() => openTls(v.proxyPort, host, upstreamPort, v.ca), false);
+  const agent = new TunnelAgent(() => openTls(v.via, host, upstreamPort, v.ca), false);
   try {
     const t0 = performance.now();
     const a = await request(v, agent, host, 'GET', '/small');
@@ -416,21 +447,8 @@ async function freshGet(v: Variant, host: string): Promise<number> {
   }
 }
 
-function variant(key: string, label: string, proxyPort: number | undefined, host: string, ca: string, injects: boolean, pid: number | undefined): Variant {
-  const v: Variant = {
-    key,
-    label,
-    proxyPort,
-    host,
-    ca,
-    injects,
-    pid,
-    agent: new TunnelAgent(() => openTls(proxyPort, host, upstreamPort, ca)),
-    lat: [],
-    up: [],
-    down: [],
-  };
-  return v;
+function variant(spec: VariantSpec): Variant {
+  return { ...spec, alsoThrough: [], agent: new TunnelAgent(() => openTls(spec.via, spec.host, upstreamPort, spec.ca)), lat: [], up: [], down: [] };
 }
 
 // ---- the proxies ----
@@ -471,9 +489,10 @@ function childJs(): string {
 }
 let childScript = '';
 
-async function startOurs(dlp: boolean, script = childScript): Promise<{ port: number; caPem: string; pid: number; proc: ChildProcess }> {
-  const cfgFile = path.join(base, `ours-${dlp ? 'dlp' : 'plain'}-${randomBytes(3).toString('hex')}.json`);
-  const cfg: ChildConfig = { dlp, upstreamPort, upstreamCaPem: upstream!.caPem, routeHosts: [ROUTE_HOST, ...newHosts], inject: { header: HEADER, value: REAL, placeholder: PLACEHOLDER } };
+async function startOurs(dlp: boolean, script = childScript): Promise<{ socketPath: string; caPem: string; pid: number; proc: ChildProcess }> {
+  const name = `ours-${dlp ? 'dlp' : 'plain'}-${randomBytes(3).toString('hex')}`;
+  const cfgFile = path.join(base, `${name}.json`);
+  const cfg: ChildConfig = { socketPath: path.join(doorsDir, `${name}.sock`), dlp, upstreamPort, upstreamCaPem: upstream!.caPem, routeHosts: [ROUTE_HOST, ...newHosts], inject: { header: HEADER, value: REAL, placeholder: PLACEHOLDER } };
   writeFileSync(cfgFile, JSON.stringify(cfg), { mode: 0o600 });
   const { proc, log } = track(process.execPath, [script, cfgFile]);
   const line = await new Promise<string>((resolve, reject) => {
@@ -492,8 +511,21 @@ async function startOurs(dlp: boolean, script = childScript): Promise<{ port: nu
       reject(new RunFailed(`our proxy exited (${code}) before listening\n${log()}`));
     });
   });
-  const { port, caPem } = JSON.parse(line) as { port: number; caPem: string };
-  return { port, caPem, pid: proc.pid!, proc };
+  const { socketPath, caPem } = JSON.parse(line) as { socketPath: string; caPem: string };
+  return { socketPath, caPem, pid: proc.pid!, proc };
+}
+
+/** The guest's forwarder in front of one of our proxies, on a free port of 127.0.0.1. */
+async function forward(socketPath: string): Promise<{ port: number; pid: number }> {
+  const port = await freePort();
+  let f: HostForwarder;
+  try {
+    f = await startHostForwarder([{ port, socketPath }]);
+  } catch (e) {
+    throw new RunFailed(`the forwarder did not start: ${(e as Error).message}`);
+  }
+  forwarders.add(f);
+  return { port, pid: f.proc.pid! };
 }
 
 function version(cmd: string, argv: string[], re: RegExp): string {
@@ -572,14 +604,21 @@ try {
   upstream = await startUpstream(body);
   upstreamPort = upstream.port;
   const t0 = performance.now();
-  variants.push(variant('direct', 'direct', undefined, LOOPBACK, upstream.caPem, false, undefined));
+  variants.push(variant({ key: 'direct', label: 'direct', via: undefined, host: LOOPBACK, ca: upstream.caPem, injects: false, pid: undefined }));
+  // Ours, each through a forwarder of its own as in the guest; the intercepting one also on its socket, for the hop.
   const tunnelP = await startOurs(false);
-  variants.push(variant('tunnel', 'ours: tunnel', tunnelP.port, LOOPBACK, upstream.caPem, false, tunnelP.pid));
+  const tunnelF = await forward(tunnelP.socketPath);
+  variants.push(variant({ key: 'tunnel', label: 'ours: tunnel', via: { port: tunnelF.port }, host: LOOPBACK, ca: upstream.caPem, injects: false, pid: tunnelP.pid, fwdPid: tunnelF.pid }));
   const interceptP = await startOurs(false);
-  const intercept = variant('intercept', 'ours: intercept+inject', interceptP.port, ROUTE_HOST, interceptP.caPem, true, interceptP.pid);
+  const interceptF = await forward(interceptP.socketPath);
+  const intercept = variant({ key: 'intercept', label: 'ours: intercept+inject', via: { port: interceptF.port }, host: ROUTE_HOST, ca: interceptP.caPem, injects: true, pid: interceptP.pid, fwdPid: interceptF.pid });
   variants.push(intercept);
+  const onSocket = variant({ key: 'socket', label: 'ours: intercept+inject, socket', via: { socketPath: interceptP.socketPath }, host: ROUTE_HOST, ca: interceptP.caPem, injects: true, pid: undefined });
+  intercept.alsoThrough.push(onSocket);
+  variants.push(onSocket);
   const dlpP = await startOurs(true);
-  variants.push(variant('dlp', 'ours: intercept+inject+DLP', dlpP.port, ROUTE_HOST, dlpP.caPem, true, dlpP.pid));
+  const dlpF = await forward(dlpP.socketPath);
+  variants.push(variant({ key: 'dlp', label: 'ours: intercept+inject+DLP', via: { port: dlpF.port }, host: ROUTE_HOST, ca: dlpP.caPem, injects: true, pid: dlpP.pid, fwdPid: dlpF.pid }));
   // A peer that is missing is skipped; one that is there but will not start is skipped too, and the exit code says so.
   const peerFailed = (name: string, e: unknown) => {
     if (!(e instanceof RunFailed)) throw e;
@@ -592,7 +631,7 @@ try {
     try {
       const m = await startMitmproxy();
       mitmVersion = m.version;
-      variants.push(variant('mitm', `mitmproxy ${m.version} (addon)`, m.port, LOOPBACK, m.caPem, true, m.pid));
+      variants.push(variant({ key: 'mitm', label: `mitmproxy ${m.version} (addon)`, via: { port: m.port }, host: LOOPBACK, ca: m.caPem, injects: true, pid: m.pid }));
     } catch (e) {
       peerFailed('mitmproxy', e);
     }
@@ -603,7 +642,7 @@ try {
     try {
       const t = await startTinyproxy();
       tinyVersion = t.version;
-      variants.push(variant('tiny', `tinyproxy ${t.version} (CONNECT)`, t.port, LOOPBACK, upstream.caPem, false, t.pid));
+      variants.push(variant({ key: 'tiny', label: `tinyproxy ${t.version} (CONNECT)`, via: { port: t.port }, host: LOOPBACK, ca: upstream.caPem, injects: false, pid: t.pid }));
     } catch (e) {
       peerFailed('tinyproxy', e);
     }
@@ -624,14 +663,17 @@ try {
   }
   // Latency: interleaved batches, the order rotating.
   const cpu0 = new Map(variants.filter((v) => v.pid !== undefined).map((v) => [v, cpu(v.pid!)]));
+  const fwdCpu0 = new Map(variants.filter((v) => v.fwdPid !== undefined).map((v) => [v, cpu(v.fwdPid!)]));
   for (let b = 0; b < Math.ceil(REQUESTS / BATCH); b++) {
     for (const v of rotate(variants, b)) {
       for (let i = 0; i < Math.min(BATCH, REQUESTS - b * BATCH); i++) v.lat.push(await smallGet(v));
     }
   }
   for (const [v, c] of cpu0) v.cpuLat = cpuSince(v.pid!, c);
+  for (const [v, c] of fwdCpu0) v.fwdCpuLat = cpuSince(v.fwdPid!, c);
   // Throughput: round-robin, the order rotating, uploads and downloads alternating.
   const cpu1 = new Map(variants.filter((v) => v.pid !== undefined).map((v) => [v, cpu(v.pid!)]));
+  const fwdCpu1 = new Map(variants.filter((v) => v.fwdPid !== undefined).map((v) => [v, cpu(v.fwdPid!)]));
   for (let r = 0; r < RUNS; r++) {
     for (const v of rotate(variants, r)) {
       if (r % 2) {
@@ -644,7 +686,9 @@ try {
     }
   }
   for (const [v, c] of cpu1) v.cpuXfer = cpuSince(v.pid!, c);
+  for (const [v, c] of fwdCpu1) v.fwdCpuXfer = cpuSince(v.fwdPid!, c);
   for (const v of variants) if (v.pid !== undefined) v.rssEnd = rss(v.pid);
+  for (const v of variants) if (v.fwdPid !== undefined) v.fwdRss = rss(v.fwdPid);
   for (const v of variants) if (v.agent.connects !== 1) notes.push(`${v.label}: keep-alive broke, ${v.agent.connects} connections`);
 
   // New hosts: a first connection to each (a leaf is signed) vs a repeat connection to it (cached leaf).
@@ -666,27 +710,34 @@ try {
   const f = new Map(variants.map((v) => [v.key, fig(v)]));
   const mib = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
   const pad = (s: string, n: number) => s.padStart(n);
+  /** GETs and bytes through a variant's proxy process: its own and those of the variants sharing that process. */
+  const getsThrough = (v: Variant) => [v, ...v.alsoThrough].reduce((n, x) => n + x.lat.length, 0);
+  const bytesThrough = (v: Variant) => 2 * RUNS * BODY_BYTES * (1 + v.alsoThrough.length);
   console.log(
-    `bench egress: ${REQUESTS} keep-alive GETs per variant (${WARMUP} warm-up, batches of ${BATCH} interleaved), ${RUNS} transfers of ${BODY_BYTES / 1e6} MB each way (median), ${NEW_HOSTS} new hosts; all on ${LOOPBACK}; ${elapsed.toFixed(0)} s`,
+    `bench egress: ${REQUESTS} keep-alive GETs per variant (${WARMUP} warm-up, batches of ${BATCH} interleaved), ${RUNS} transfers of ${BODY_BYTES / 1e6} MB each way (median), ${NEW_HOSTS} new hosts; all on ${LOOPBACK} and Unix sockets; ${elapsed.toFixed(0)} s`,
   );
   console.log(`machine: ${availableParallelism()} CPUs, load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (other load skews every figure; the ratios less, as variants alternate)`);
   for (const s of skipped) console.log(s);
   const spread = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
-  console.log(`${'variant'.padEnd(30)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('up MB/s (range)', 18)}${pad('down MB/s (range)', 20)}${pad('RSS MiB', 9)}${pad('peak', 7)}${pad('idle', 7)}`);
+  const W = 34;
+  console.log(`${'variant'.padEnd(W)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('up MB/s (range)', 18)}${pad('down MB/s (range)', 20)}${pad('RSS MiB', 9)}${pad('peak', 7)}${pad('idle', 7)}`);
   for (const v of variants) {
     const x = f.get(v.key)!;
     console.log(
-      `${v.label.padEnd(30)}${pad(x.p50.toFixed(3), 8)}${pad(x.p99.toFixed(3), 8)}${pad(`${x.up.toFixed(0)} (${spread(v.up)})`, 18)}${pad(`${x.down.toFixed(0)} (${spread(v.down)})`, 20)}${pad(mib(v.rssEnd?.now), 9)}${pad(mib(v.rssEnd?.peak), 7)}${pad(mib(v.rssStart?.now), 7)}`,
+      `${v.label.padEnd(W)}${pad(x.p50.toFixed(3), 8)}${pad(x.p99.toFixed(3), 8)}${pad(`${x.up.toFixed(0)} (${spread(v.up)})`, 18)}${pad(`${x.down.toFixed(0)} (${spread(v.down)})`, 20)}${pad(mib(v.rssEnd?.now), 9)}${pad(mib(v.rssEnd?.peak), 7)}${pad(mib(v.rssStart?.now), 7)}`,
     );
   }
-  console.log('proxy CPU (user+system), in its own process: per keep-alive GET, and per 10 MB moved (uploads and downloads together)');
+  console.log('proxy CPU (user+system), in its own process: per keep-alive GET, and per 10 MB moved (uploads and downloads together); our forwarders apart');
+  const cpuLine = (label: string, lat: { user: number; sys: number }, xfer: { user: number; sys: number }, gets: number, bytes: number, tail = '') => {
+    const perReq = (n: number) => ((n * 1000) / gets).toFixed(0);
+    const perTen = (n: number) => ((n * 10e6) / bytes).toFixed(1);
+    console.log(`  ${label.padEnd(W - 2)}${pad(`${perReq(lat.user)}+${perReq(lat.sys)} us/GET`, 16)}${pad(`${perTen(xfer.user)}+${perTen(xfer.sys)} ms/10 MB`, 22)}${tail}`);
+  };
   for (const v of variants) {
     if (!v.cpuLat || !v.cpuXfer) continue;
-    const perReq = (n: number) => ((n * 1000) / v.lat.length).toFixed(0);
-    const perTen = (n: number) => ((n * 10e6) / (2 * RUNS * BODY_BYTES)).toFixed(1);
-    console.log(
-      `  ${v.label.padEnd(28)}${pad(`${perReq(v.cpuLat.user)}+${perReq(v.cpuLat.sys)} us/GET`, 16)}${pad(`${perTen(v.cpuXfer.user)}+${perTen(v.cpuXfer.sys)} ms/10 MB`, 22)}`,
-    );
+    const shared = v.alsoThrough.length ? `  (one process with ${v.alsoThrough.map((x) => x.label).join(', ')}: over both's traffic)` : '';
+    cpuLine(v.label, v.cpuLat, v.cpuXfer, getsThrough(v), bytesThrough(v), shared);
+    if (v.fwdCpuLat && v.fwdCpuXfer) cpuLine('  + its forwarder', v.fwdCpuLat, v.fwdCpuXfer, v.lat.length, 2 * RUNS * BODY_BYTES, `  RSS ${mib(v.fwdRss?.now)} MiB`);
   }
   console.log(
     `(RSS: after the runs; peak: VmHWM; idle: after start, before traffic. Ours runs as JavaScript, types stripped ahead of time as in the built dist/; from its .ts source it idles at ${tsIdle.toFixed(1)} MiB, with DLP. A bare idle node: ${bareNode.toFixed(1)} MiB)`,
@@ -698,8 +749,10 @@ try {
   const i = f.get('intercept')!;
   const g = f.get('dlp')!;
   const tn = f.get('tunnel')!;
+  const sk = f.get('socket')!;
   const p50Extra = i.p50 - d.p50;
   rows.push(['intercept+inject p50 - direct p50', `${p50Extra.toFixed(3)} ms`, `<= ${TARGET.p50ExtraMs} ms`, met(p50Extra <= TARGET.p50ExtraMs)]);
+  rows.push(['  on its socket: p50 - direct p50', `${(sk.p50 - d.p50).toFixed(3)} ms`, '(info)', '']);
   rows.push(['  with DLP: p50 - direct p50', `${(g.p50 - d.p50).toFixed(3)} ms`, '(info)', '']);
   rows.push(['  tunnel: p50 - direct p50', `${(tn.p50 - d.p50).toFixed(3)} ms`, '(info)', '']);
   for (const [key, name, target] of [
@@ -723,8 +776,8 @@ try {
       rows.push([`${name} vs mitmproxy: upload`, `${x.up.toFixed(0)} vs ${m.up.toFixed(0)} MB/s (${(x.up / m.up).toFixed(1)}x)`, 'higher', met(x.up > m.up)]);
       rows.push([`${name} vs mitmproxy: download`, `${x.down.toFixed(0)} vs ${m.down.toFixed(0)} MB/s (${(x.down / m.down).toFixed(1)}x)`, 'higher', met(x.down > m.down)]);
       rows.push([`${name} vs mitmproxy: RSS`, `${mib(v.rssEnd?.now)} vs ${mib(mv.rssEnd?.now)} MiB`, 'lower', met(v.rssEnd!.now < mv.rssEnd!.now)]);
-      const perGet = (x: Variant) => (x.cpuLat!.user + x.cpuLat!.sys) / x.lat.length;
-      const perMb = (x: Variant) => (x.cpuXfer!.user + x.cpuXfer!.sys) / ((2 * RUNS * BODY_BYTES) / 1e6);
+      const perGet = (x: Variant) => (x.cpuLat!.user + x.cpuLat!.sys) / getsThrough(x);
+      const perMb = (x: Variant) => (x.cpuXfer!.user + x.cpuXfer!.sys) / (bytesThrough(x) / 1e6);
       rows.push([`${name} vs mitmproxy: CPU per GET`, `${(perGet(v) * 1000).toFixed(0)} vs ${(perGet(mv) * 1000).toFixed(0)} us`, 'lower', met(perGet(v) < perGet(mv))]);
       rows.push([`${name} vs mitmproxy: CPU per MB`, `${perMb(v).toFixed(2)} vs ${perMb(mv).toFixed(2)} ms`, 'lower', met(perMb(v) < perMb(mv))]);
     }
@@ -746,11 +799,17 @@ try {
     const v = by.get(key)!;
     rows.push([`our proxy RSS after runs, ${key === 'dlp' ? 'DLP on' : key} (peak)`, `${mib(v.rssEnd?.now)} MiB (${mib(v.rssEnd?.peak)})`, `< ${TARGET.rssMiB} MiB`, met(v.rssEnd!.now < TARGET.rssMiB)]);
   }
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  rows.push(['forwarder hop: p99, via it - on the socket', `${signed(i.p99 - sk.p99)} ms`, '(info)', '']);
+  rows.push(['forwarder hop: up / down, via it / socket', `${(i.up / sk.up).toFixed(2)}x / ${(i.down / sk.down).toFixed(2)}x`, '(info)', '']);
   const w = Math.max(...rows.map((r) => r[0].length)) + 2;
   const w2 = Math.max(...rows.map((r) => r[1].length)) + 2;
   console.log(`${'figure'.padEnd(w)}${'value'.padEnd(w2)}${'target'.padEnd(12)}`);
   for (const r of rows) console.log(`${r[0].padEnd(w)}${r[1].padEnd(w2)}${r[2].padEnd(12)}${r[3]}`);
+  const hop = i.p50 - sk.p50;
+  console.log(`forwarder hop: ${signed(hop)} ms p50 (target <= ${TARGET.hopMs}) ${met(hop <= TARGET.hopMs)}  [intercept+inject via the forwarder ${i.p50.toFixed(3)} ms, on its socket ${sk.p50.toFixed(3)} ms]`);
   console.log('notes:');
+  console.log(`  ours is reached as in the guest: the client connects to ${LOOPBACK}:<port> of the real forwarder (core/backends/forwarder.ts, perl), one per variant, which relays to the proxy's Unix socket; "socket" is the intercept+inject proxy, the same process, reached on its socket with no forwarder`);
   console.log(`  bench-only proxy settings: forbiddenAddress lets exactly ${LOOPBACK} through (the tunnel dials the local upstream; every other address keeps the real check), tlsPorts adds ${upstreamPort} to 443; audit events go nowhere`);
   console.log('  each of our variants runs in its own node process (DLP on is the default config); the RSS budget is for all host daemons of a bottle together, this is the proxy alone (with node\'s own floor)');
   if (mitmVersion) console.log(`  mitmproxy ${mitmVersion}: mitmdump, regular mode, flow printing off; its addon injects the header but does not mask the value in responses as ours does; bodies buffered (its default)`);
@@ -767,6 +826,7 @@ try {
   for (const v of variants) v.agent.destroy();
   upstream?.close();
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.stdin?.end();
+  await closeForwarders();
   await sleep(200);
   cleanup();
 }

@@ -3,10 +3,12 @@
 // upstream with some history (3000 commits of source-like files and a few
 // binary assets, ~3.5 MiB packed: one `git fast-import` stream from a seeded
 // PRNG, then `git repack -adf`, as fast-import's own deltas are poor); the
-// gate (plugins/git-gate/gate.ts) runs in this process on 127.0.0.1 in front
-// of it, with the real DLP scanner and a policy that lets pushes go to
-// `bench/*`. Timed, each as the wall time of one `git` client
-// process:
+// gate (plugins/git-gate/gate.ts) runs in this process in front of it, with
+// the real DLP scanner and a policy that lets pushes go to `bench/*`. The gate
+// listens on a Unix socket (its door) and git reaches it as in the guest: at
+// http://127.0.0.1:<port>/app.git, through the REAL forwarder
+// (core/backends/forwarder.ts, run on the host by test/helpers/forwarder.ts).
+// Timed, each as the wall time of one `git` client process:
 //   clone  a full clone (history and checkout), into a fresh directory;
 //   push   one new small commit (one file changed) to a fresh branch
 //          `bench/<variant>-<i>`, from the variant's own working clone;
@@ -16,21 +18,23 @@
 //   direct ssh + master  the same with a ControlMaster of its own (ControlPersist),
 //                        so every operation after the warm-up reuses one
 //                        authenticated connection;
-//   gate                 git's smart HTTP to the gate, which syncs its mirror
-//                        (clone) or judges and pushes on (push) over ITS master.
+//   gate                 git's smart HTTP to the gate (via the forwarder), which
+//                        syncs its mirror (clone) or judges and pushes on (push)
+//                        over ITS master.
 // Direct git over this sshd speaks protocol v0 (the fixture's sshd has no
 // `AcceptEnv GIT_PROTOCOL`), the client-to-gate hop v2: for a repository
 // with a handful of branches the difference is a few hundred bytes of refs.
 // The gate always rides an established upstream connection, so the plain ssh
 // baseline pays a handshake the gate does not: the ratio against it is the
 // issue's target, the ratio against ssh + master is the gate's own overhead
-// (HTTP, the mirror, policy, DLP, the pre-receive hook, the second hop).
+// (HTTP, the mirror, policy, DLP, the pre-receive hook, the forwarder, the
+// second hop).
 // Variants are ALTERNATED, one warm-up of each first, the order rotating from
 // run to run, so drift on the machine hits them alike. The target (<= 1.3,
 // gate over direct, for clone and for push) is reported, never enforced: the
 // exit code is 1 only when a measurement itself fails. All traffic stays on
-// 127.0.0.1; the temp dirs, the sshd, the gate and the ssh masters go away at
-// the end (on SIGINT/SIGTERM too).
+// 127.0.0.1 and Unix sockets; the temp dirs, the sshd, the gate, the forwarder
+// and the ssh masters go away at the end (on SIGINT/SIGTERM too).
 //   node bench/git.ts [--runs N] [--commits N]   (env BENCH_RUNS, BENCH_COMMITS)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -41,6 +45,7 @@ import { mulberry32 } from '../test/helpers/prng.ts';
 import { parseArgs } from 'node:util';
 import { createScanner } from '../plugins/egress/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../plugins/git-gate/gate.ts';
+import { freePort, type HostForwarder, startHostForwarder } from '../test/helpers/forwarder.ts';
 import { cleanGitEnv, SSHD_BIN, type Sshd, startSshd } from '../test/helpers/sshd.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string' }, commits: { type: 'string' } } });
@@ -172,12 +177,14 @@ const LABEL: Record<Variant, string> = { direct: 'direct ssh', master: 'direct s
 
 let sshd: Sshd | undefined;
 let gate: Gate | undefined;
+let forwarder: HostForwarder | undefined;
 let masterEnv: NodeJS.ProcessEnv | undefined;
 const controlPath = path.join(base, 'cm');
 
 let cleaning: Promise<void> | undefined;
 const cleanup = () =>
   (cleaning ??= (async () => {
+    await forwarder?.close().catch(() => {});
     await gate?.close().catch(() => {});
     // The bench's own master (ControlPersist) is a background ssh: ask it to exit.
     if (existsSync(controlPath)) spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${controlPath}`, '-O', 'exit', 'bench-master'], { stdio: 'ignore', timeout: 5000 });
@@ -213,19 +220,24 @@ try {
   const stateDir = path.join(base, 'state');
   mkdirSync(stateDir, { mode: 0o700 });
   const audits: GateAudit[] = [];
+  const doorsDir = path.join(base, 'doors');
+  mkdirSync(doorsDir, { mode: 0o700 });
   gate = await startGate({
-    host: '127.0.0.1',
+    socketPath: path.join(doorsDir, 'git-gate.sock'),
     stateDir,
     remotes: [{ name: 'app', upstream: sshd.url(upstream), identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }],
     policy: { protected: ['main'], push: ['bench/*'], maxPackBytes: 256 * 1024 * 1024 },
     scanner: createScanner(),
     onAudit: (e) => audits.push(e),
   });
+  const gatePort = await freePort();
+  forwarder = await startHostForwarder([{ port: gatePort, socketPath: gate.socketPath }]);
+  const gateUrl = `http://127.0.0.1:${gatePort}/app.git`;
 
   const direct = sshd.directEnv();
   masterEnv = { ...direct, GIT_SSH_COMMAND: `${direct.GIT_SSH_COMMAND} -o ControlMaster=auto -o ControlPath=${q(controlPath)} -o ControlPersist=60` };
   const envOf: Record<Variant, NodeJS.ProcessEnv> = { direct, master: masterEnv, gate: env };
-  const urlOf: Record<Variant, string> = { direct: sshd.url(upstream), master: sshd.url(upstream), gate: gate.url('app') };
+  const urlOf: Record<Variant, string> = { direct: sshd.url(upstream), master: sshd.url(upstream), gate: gateUrl };
 
   let seq = 0;
   /** A full clone into a fresh directory; returns the directory and the time. */
@@ -286,7 +298,7 @@ try {
   };
   console.log(
     `bench git: upstream ${COMMITS} commits, ${files} files, ${(pack / 1024 / 1024).toFixed(1)} MiB packed (generated in ${(genMs / 1000).toFixed(1)} s); ` +
-      `${RUNS} runs each, alternated (order rotating) after one warm-up each; ${sshd.url('')} and ${gate.url('app')}, 127.0.0.1`,
+      `${RUNS} runs each, alternated (order rotating) after one warm-up each; ${sshd.url('')} and ${gateUrl} (the forwarder, to the gate's socket), 127.0.0.1`,
   );
   console.log(`${''.padEnd(W)}${'median'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}`);
   for (const op of ['clone', 'push'] as const) for (const v of VARIANTS) console.log(row(`${op}, ${LABEL[v]}`, s[v][op]));
@@ -300,7 +312,7 @@ try {
   console.log(
     `note: direct ssh pays a fresh ssh handshake per operation (here ~${Math.round(handshake)} ms: push, direct minus direct + master), ` +
       `while the gate reuses one upstream connection (its ControlMaster); "direct ssh + master" gives direct git the same advantage, ` +
-      `so the second ratio is the gate's own overhead (HTTP, mirror, policy, DLP, hook, the second hop).`,
+      `so the second ratio is the gate's own overhead (HTTP, mirror, policy, DLP, hook, the forwarder, the second hop).`,
   );
 } catch (e) {
   if (!(e instanceof RunFailed)) console.error(e);

@@ -6,9 +6,11 @@
 // bench: `forbiddenAddress` lets exactly 127.0.0.1 through (the local
 // upstream of the tunnel variant; every other address keeps the real check),
 // and `tlsPorts` adds the upstream's port to 443.
+// It listens on a Unix socket, as every door's daemon does (the bench puts
+// the real forwarder in front of it, or connects to the socket itself).
 //   node bench/egress/proxy-child.ts CONFIG.json
-// Prints one JSON line {port, caPem} once it listens; exits when its stdin
-// closes (so a parent that dies takes it along) or on SIGTERM.
+// Prints one JSON line {socketPath, caPem} once it listens; exits when its
+// stdin closes (so a parent that dies takes it along) or on SIGTERM.
 import { readFileSync } from 'node:fs';
 import { createAuthority } from '../../plugins/ca/authority.ts';
 import { createScanner, DEFAULT_MAX_BODY_BYTES } from '../../plugins/egress/dlp/index.ts';
@@ -17,6 +19,8 @@ import { startProxy } from '../../plugins/egress/proxy.ts';
 import type { Route } from '../../plugins/egress/types.ts';
 
 export interface ChildConfig {
+  /** Where the proxy listens: a Unix socket in the bench's temp dir. */
+  socketPath: string;
   dlp: boolean;
   upstreamPort: number;
   upstreamCaPem: string;
@@ -32,8 +36,7 @@ const routes: Route[] = cfg.routeHosts.map((host) => ({ host, inject: cfg.inject
 const plain = cfg.dlp ? createScanner() : undefined;
 const byHost = new Map(routes.map((r) => [r.host, createScanner(r.inject ? { allowed: [r.inject.value] } : {})]));
 const proxy = await startProxy({
-  host: '127.0.0.1',
-  port: 0,
+  socketPath: cfg.socketPath,
   policy: new Allowlist(['127.0.0.1', ...routes.map((r) => r.host)]),
   routes,
   authority,
@@ -46,7 +49,7 @@ const proxy = await startProxy({
   tlsPorts: [443, cfg.upstreamPort],
   upstreamCa: cfg.upstreamCaPem,
 });
-process.stdout.write(`${JSON.stringify({ port: proxy.port, caPem: authority.certPem })}\n`);
+process.stdout.write(`${JSON.stringify({ socketPath: proxy.socketPath, caPem: authority.certPem })}\n`);
 
 const stop = () => {
   proxy.close().finally(() => process.exit(0));
