@@ -1,6 +1,7 @@
 // The kernel: owns the lifecycle, fires the hooks, keeps the undo stack, and
 // knows no capability by name. Plugins do everything else.
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { BottleError, configError, describeError, isBottleError } from './errors.ts';
 import { Bus } from './bus.ts';
 import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
@@ -246,30 +247,45 @@ export class Kernel {
         bus: this.bus,
         signal: this.#signal,
       };
-      await this.hooks.preStart.promise(startCtx);
-      this.#checkAborted();
-
-      // The guest's init puts the planned files in (one tar stream) and runs
-      // the post-commands before it offers any door: no exec of their own.
-      const provision = p.files.length || p.commands.length ? { script: provisionScript(p.files, p.commands), input: packFiles(p.files) } : undefined;
-      const title = provision ? `start guest, provision ${p.files.length} file${p.files.length === 1 ? '' : 's'}` : 'start guest';
+      // The guest's container starts WHILE the preStart taps run (the
+      // daemons' start-up hides behind the engine's), but its init only
+      // waits on its stdin: the planned files are read and streamed, the
+      // post-commands run and the doors open only once every preStart tap
+      // is done. The init puts the files in (one tar stream) and runs the
+      // post-commands before it offers any door: no exec of their own.
+      const script = p.files.length || p.commands.length ? provisionScript(p.files, p.commands) : undefined;
+      const input = script !== undefined ? new PassThrough() : undefined;
+      const title = script !== undefined ? `start guest, provision ${p.files.length} file${p.files.length === 1 ? '' : 's'}` : 'start guest';
       let started: StartedGuest | undefined;
+      const starting = this.bus.step('guest', title, () =>
+        backend.startGuest({
+          slug: p.slug,
+          image: p.image,
+          doors: { hostDir: doorsDir, lifeline: `${LIFELINE}.sock`, forwards: p.doors.map((d) => ({ port: d.port, socket: `${d.name}.sock` })) },
+          env: p.env,
+          mounts: p.mounts,
+          workdir: GUEST_WORKSPACE,
+          labels: p.labels,
+          ...(input && script !== undefined ? { provision: { script, input } } : {}),
+          signal: this.#signal,
+        }),
+      );
+      // Looked at below, after preStart; never an unhandled rejection meanwhile.
+      starting.then((s) => (started = s), () => {});
       try {
-        started = await this.bus.step('guest', title, () =>
-          backend.startGuest({
-            slug: p.slug,
-            image: p.image,
-            doors: { hostDir: doorsDir, lifeline: `${LIFELINE}.sock`, forwards: p.doors.map((d) => ({ port: d.port, socket: `${d.name}.sock` })) },
-            env: p.env,
-            mounts: p.mounts,
-            workdir: GUEST_WORKSPACE,
-            labels: p.labels,
-            ...(provision ? { provision } : {}),
-            signal: this.#signal,
-          }),
-        );
+        try {
+          await this.hooks.preStart.promise(startCtx);
+          this.#checkAborted();
+        } catch (e) {
+          // Nothing may go into a guest whose host side failed: its init gets no files and ends.
+          input?.destroy();
+          await starting.catch(() => {});
+          throw e;
+        }
+        if (input) packFiles(p.files).on('error', (e) => input.destroy(e)).pipe(input);
+        started = await starting;
       } finally {
-        // Registered even when start failed half-way: `docker run` may have left a container.
+        // Registered whatever happened: `docker run` may have left a container.
         const id = started?.guest.id ?? `claude-bottle-${p.slug}`;
         this.#undo.push({ label: 'remove guest', run: () => backend.removeGuest(id) });
       }
