@@ -79,11 +79,21 @@ export function createWaiting(opts: WaitingOptions): Waiting {
     poller = undefined;
   };
 
-  /** Claims the decision for the bottle (timeout, withdrawn); the answer that counts, whoever made it. */
+  /**
+   * Claims the decision for the bottle (timeout, withdrawn); the answer that
+   * counts, whoever made it. Never throws: it runs from timers and abort
+   * listeners, where a disk error (the queue dir gone, a full disk) would
+   * otherwise take the whole `bottle` process down; the call then ends with
+   * the bottle's own decision, unrecorded.
+   */
   const claim = (id: string, outcome: 'timeout' | 'cancelled'): AnswerRecord => {
     const mine: AnswerRecord = { outcome, reason: '', at: new Date(now()).toISOString(), by: 'bottle' };
-    if (createAnswer(dir, id, mine)) return mine;
-    return readAnswer(dir, id) ?? mine;
+    try {
+      if (createAnswer(dir, id, mine)) return mine;
+      return readAnswer(dir, id) ?? mine;
+    } catch {
+      return mine;
+    }
   };
 
   return {
@@ -130,14 +140,7 @@ export function createWaiting(opts: WaitingOptions): Waiting {
 
     close() {
       closed = true;
-      for (const id of [...waiters.keys()]) {
-        const w = waiters.get(id);
-        try {
-          w?.settle(claim(id, 'cancelled'));
-        } catch {
-          // The dir may be gone already (teardown).
-        }
-      }
+      for (const id of [...waiters.keys()]) waiters.get(id)?.settle(claim(id, 'cancelled'));
       waiters.clear();
       stopWatchingIfIdle();
     },

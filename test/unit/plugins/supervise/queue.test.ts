@@ -131,6 +131,26 @@ describe('create and answer', () => {
     expect(errorOf(() => answerRequest(root, r.id, { approved: true })).message).toMatch(/withdrew/);
   });
 
+  it('a queue dir gone under a waiting request (a disk error) ends the wait as timed out or withdrawn, never the process', async () => {
+    const crashes: unknown[] = [];
+    const onCrash = (e: unknown) => crashes.push(e);
+    process.on('uncaughtException', onCrash);
+    try {
+      const q = bottle('dev');
+      const timed = q.createRequest({ kind: 'egress', subject: 'pypi.org', reason: 'x', timeoutMs: 150 });
+      const aborted = q.createRequest({ kind: 'egress', subject: 'npmjs.org', reason: 'y', timeoutMs: 10_000 });
+      const ac = new AbortController();
+      const waits = [q.waitForAnswer(timed.id), q.waitForAnswer(aborted.id, { signal: ac.signal })];
+      rmSync(path.join(root, 'bottles', 'dev'), { recursive: true, force: true });
+      writeFileSync(path.join(root, 'bottles', 'dev'), 'not a directory any more');
+      ac.abort();
+      await expect(Promise.all(waits)).resolves.toMatchObject([{ outcome: 'timeout' }, { outcome: 'cancelled' }]);
+      expect(crashes).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onCrash);
+    }
+  });
+
   it('exactly one of an answer and a timeout counts', async () => {
     for (let i = 0; i < 20; i++) {
       const q = bottle(`race${i}`);
