@@ -53,6 +53,8 @@ export interface GateOptions {
   onAudit(e: GateAudit): void;
   /** Sync every mirror in the background at start, so that the first clone is quick (default true). */
   warm?: boolean;
+  /** How long after start the warm-up begins (default 2 s: after the bottle's own start). */
+  warmDelayMs?: number;
   /** A fetch from an upstream is killed after this long (default 10 min). */
   fetchTimeoutMs?: number;
   /** A push to an upstream is killed after this long (default 10 min). */
