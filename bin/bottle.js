@@ -1,3 +1,4 @@
 #!/usr/bin/env node
-// The published entry: built JavaScript (Node does not strip types under node_modules).
-import '../dist/cli/bin.js';
+// The published entry: the bundled CLI (scripts/bundle.mjs), built JavaScript
+// (Node does not strip types under node_modules).
+import '../dist/cli-bundle/bin.js';

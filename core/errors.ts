@@ -23,7 +23,11 @@ export interface BottleErrorOptions {
   cause?: unknown;
 }
 
+/** Marks a BottleError across copies of this module (the bundled CLI and a config's `import from 'claude-bottle'`). */
+const BRAND = Symbol.for('claude-bottle.BottleError');
+
 export class BottleError extends Error {
+  readonly [BRAND] = true;
   readonly code: BottleErrorCode;
   readonly hint: string | undefined;
   readonly plugin: string | undefined;
@@ -53,7 +57,7 @@ export function configError(file: string, path: string, message: string, hint?: 
 }
 
 export function isBottleError(e: unknown): e is BottleError {
-  return e instanceof BottleError;
+  return e instanceof Error && (e as Partial<Record<typeof BRAND, boolean>>)[BRAND] === true;
 }
 
 /** A short text for an unknown thrown value. */
