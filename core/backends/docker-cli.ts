@@ -66,7 +66,7 @@ export function dockerError(args: string[], r: DockerResult): BottleError {
     hint: down
       ? 'start the Docker engine (dockerd or Docker Desktop), then `bottle doctor`'
       : stopped
-        ? 'the guest stopped; if it could not seal its network, the image lacks iproute2 (`ip`): rebuild it with `bottle image build`'
+        ? 'the guest stopped; if its forwarder could not start, the image lacks perl: rebuild it with `bottle image build`'
         : 'see the message above; `bottle doctor` checks the engine',
   });
 }

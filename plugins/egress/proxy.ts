@@ -1,5 +1,5 @@
 // The egress proxy: the bottle's only door to the network. An HTTP forward
-// proxy and CONNECT endpoint on the bottle's gateway that lets the guest reach
+// proxy and CONNECT endpoint behind the bottle's door that lets the guest reach
 // allowed hosts only, intercepts TLS with the bottle's CA where it must see the
 // requests (route hosts, DLP), swaps in route credentials, and scans what
 // leaves. Node's http/https/net/tls only; everything fails closed.

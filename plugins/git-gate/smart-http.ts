@@ -37,7 +37,7 @@ const refuse = (status: 403 | 404 | 405 | 415, text: string): Route => ({ to: 'r
 export function route(req: RequestHead, remotes: readonly string[]): Route {
   const url = new URL(req.url ?? '/', 'http://gate');
   const m = ROUTE.exec(url.pathname);
-  if (!m) return refuse(404, 'git-gate: not a git URL of this gate (http://<gateway>:<port>/<remote>.git)');
+  if (!m) return refuse(404, 'git-gate: not a git URL of this gate (http://127.0.0.1:9418/<remote>.git)');
   const remote = m[1]!;
   if (!remotes.includes(remote)) return refuse(404, `git-gate: no remote named "${remote}" (remotes: ${remotes.join(', ') || 'none'})`);
   const what = m[2] as 'info/refs' | Service;

@@ -7,7 +7,7 @@ export type { GatePolicy } from './policy.ts';
 export type { ScanLimits } from './scan.ts';
 
 export interface GateRemote {
-  /** The name in the guest's URL: `http://<gateway>:<port>/<name>.git`. Letters, digits, `.`, `_`, `-`. */
+  /** The name in the guest's URL: `http://127.0.0.1:9418/<name>.git`. Letters, digits, `.`, `_`, `-`. */
   name: string;
   /** The real remote, an ssh URL (`ssh://git@host/acme/app.git` or `git@host:acme/app.git`). */
   upstream: string;

@@ -13,7 +13,7 @@ describe('route: what is refused', () => {
   it.each([
     ['an unknown remote', ask('GET', '/nope.git/info/refs?service=git-upload-pack'), 404, 'git-gate: no remote named "nope" (remotes: app, lib)'],
     ['a push to an unknown remote', ask('POST', '/nope.git/git-receive-pack', RECEIVE), 404, 'git-gate: no remote named "nope"'],
-    ['the dumb protocol: HEAD', ask('GET', '/app.git/HEAD'), 404, 'git-gate: not a git URL of this gate (http://<gateway>:<port>/<remote>.git)'],
+    ['the dumb protocol: HEAD', ask('GET', '/app.git/HEAD'), 404, 'git-gate: not a git URL of this gate (http://127.0.0.1:9418/<remote>.git)'],
     ['the dumb protocol: config', ask('GET', '/app.git/config'), 404, 'git-gate: not a git URL of this gate'],
     ['the dumb protocol: objects', ask('GET', '/app.git/objects/info/packs'), 404, 'git-gate: not a git URL of this gate'],
     ['a remote without .git', ask('GET', '/app/info/refs?service=git-upload-pack'), 404, 'git-gate: not a git URL of this gate'],
