@@ -34,7 +34,8 @@ export function endHostProcesses(stateDir: string): string[] {
   for (const name of names) {
     try {
       const rec = JSON.parse(readFileSync(path.join(dirOf(stateDir), name), 'utf8')) as Record;
-      if (!Number.isInteger(rec.pid) || rec.pid <= 1 || !isOwnerAlive(rec.token)) continue;
+      // Only a record with the real start time counts (a pid alone may be anyone's by now).
+      if (!Number.isInteger(rec.pid) || rec.pid <= 1 || rec.token !== `${rec.pid}:${rec.token.split(':')[1]}` || rec.token.endsWith(':0') || !isOwnerAlive(rec.token)) continue;
       process.kill(rec.pid, 'SIGTERM');
       ended.push(rec.label);
     } catch {

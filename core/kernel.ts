@@ -13,7 +13,8 @@ import { ownerToken } from './owner.ts';
 import { GUEST_WORKSPACE, type ExecSpec, type Plan, type PlanDraft } from './plan.ts';
 import { recordHostProcess } from './host-processes.ts';
 import { startLifeline } from './lifeline.ts';
-import { appendAudit, createDoorsDir, createStateDir, doorsDirFor, removeStateDir } from './state.ts';
+import { AuditLog } from './audit-log.ts';
+import { createDoorsDir, createStateDir, doorsDirFor, exposedState, removeStateDir } from './state.ts';
 import { UndoStack, type UndoFailure } from './undo.ts';
 
 export interface KernelOptions {
@@ -192,10 +193,28 @@ export class Kernel {
       this.#draft = undefined;
     }
     checkDraft(draft);
+    this.#checkExposure(draft);
     // The run-time exec pass starts again from this, not from its own output.
     this.#baseExec = structuredClone(draft.exec);
     draft.exec = await this.#execSpec(draft.exec, draft, false);
     return deepFreeze(draft);
+  }
+
+  /** Nothing mounted or copied into the guest may contain the host's bottle state (the agent could read or write it). */
+  #checkExposure(d: PlanDraft): void {
+    const sources = [
+      ...d.mounts.map((m) => ({ hostPath: m.hostPath, what: d.workspace.mode === 'mount' && m.hostPath === d.workspace.hostDir ? `bottles.${d.bottle}.workspace: mount` : `a mount to ${m.guestPath}` })),
+      ...d.files.filter((f) => f.hostPath).map((f) => ({ hostPath: f.hostPath!, what: f.plugin === 'workspace' ? `bottles.${d.bottle}.workspace: copy` : `plugin "${f.plugin}"'s copy to ${f.guestPath}` })),
+    ];
+    for (const s of sources) {
+      const exposed = exposedState(s.hostPath, this.#opts.stateRoot, d.slug);
+      if (exposed) {
+        throw new BottleError(`${this.#opts.configName}: ${s.what}: ${s.hostPath} contains ${exposed}; the agent could read and change it`, {
+          code: 'CONFIG',
+          hint: 'run bottle from a directory that does not contain the state dir, or move the state dir out (BOTTLE_STATE_HOME or XDG_STATE_HOME)',
+        });
+      }
+    }
   }
 
   async #execSpec(from: ExecSpec, plan: Plan, starting: boolean): Promise<ExecSpec> {
@@ -216,10 +235,11 @@ export class Kernel {
     let outcome: Outcome = 'success';
     let error: unknown;
     let exitCode = 0;
-    const auditBuffer: object[] = [];
+    const auditBuffer: Array<Record<string, unknown>> = [];
+    let auditLog: AuditLog | undefined;
     const onAudit = (e: object) => {
       const rec = { time: new Date().toISOString(), slug: this.#slug, ...e };
-      if (stateDir) appendAudit(stateDir, rec);
+      if (auditLog) auditLog.write(rec);
       else auditBuffer.push(rec);
     };
     this.bus.on('audit', onAudit);
@@ -230,7 +250,8 @@ export class Kernel {
       const p = plan;
       this.#checkAborted();
       stateDir = createStateDir(stateRoot, { slug: p.slug, owner: p.labels['claude-bottle.owner']!, created: p.labels['claude-bottle.created']! });
-      for (const rec of auditBuffer.splice(0)) appendAudit(stateDir, rec);
+      auditLog = new AuditLog(stateDir);
+      for (const rec of auditBuffer.splice(0)) auditLog.write(rec);
       this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });
 
       // The doors dir and the lifeline, before any daemon: the guest's init

@@ -1,7 +1,7 @@
 // The bottle's private host directory (0700) under the state root, and the
 // audit trail: audit.jsonl lives there while the bottle runs and is kept in
 // logs/ when the bottle's state dir is removed at teardown.
-import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { doorsDirFits } from './doors.ts';
@@ -37,6 +37,41 @@ export function createDoorsDir(root: string, slug: string): string {
     throw e;
   }
   return dir;
+}
+
+/** A path with its existing part resolved through symlinks (the rest need not exist yet). */
+function realish(p: string): string {
+  const abs = path.resolve(p);
+  let head = abs;
+  const tail: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync(head), ...tail);
+    } catch {
+      const up = path.dirname(head);
+      if (up === head) return abs;
+      tail.unshift(path.basename(head));
+      head = up;
+    }
+  }
+}
+
+/**
+ * What of the host's bottle state a host path would put in the guest's reach
+ * if it were mounted or copied in: the state root (every bottle's sockets,
+ * audit trail, approvals, recorded processes), this bottle's doors dir, or the
+ * temp dir where long paths move sockets. Undefined when none.
+ */
+export function exposedState(hostPath: string, root: string, slug: string): string | undefined {
+  const h = realish(hostPath);
+  const within = (p: string) => {
+    const r = realish(p);
+    return r === h || r.startsWith(h.endsWith(path.sep) ? h : h + path.sep);
+  };
+  if (within(root)) return `the bottle state dir ${root}`;
+  if (within(doorsDirFor(root, slug))) return `the bottle's doors ${doorsDirFor(root, slug)}`;
+  if (within(tmpdir())) return `the temp dir ${tmpdir()}, where bottles may keep their sockets`;
+  return undefined;
 }
 
 export interface OwnerFile {
@@ -84,7 +119,9 @@ export function listStateDirs(root: string): OwnerFile[] {
   }
   return names.map((slug) => {
     try {
-      return JSON.parse(readFileSync(path.join(bottlesDir(root), slug, 'owner.json'), 'utf8')) as OwnerFile;
+      const f = JSON.parse(readFileSync(path.join(bottlesDir(root), slug, 'owner.json'), 'utf8')) as Partial<OwnerFile>;
+      // The slug is the directory's own name, never what the file says: `gc` removes by it.
+      return { slug, owner: typeof f.owner === 'string' ? f.owner : '', created: typeof f.created === 'string' ? f.created : '' };
     } catch {
       return { slug, owner: '', created: '' };
     }
