@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import forge from 'node-forge';
 import type { Authority } from '../egress/types.ts';
+import { subjectHash } from './subject-hash.ts';
 
 export interface AuthorityOptions {
   /** The CA certificate's CN; default `claude-bottle CA <random>`. */
@@ -20,6 +21,8 @@ export interface AuthorityOptions {
 export interface BottleAuthority extends Authority {
   /** The CA certificate's subject CN. */
   commonName: string;
+  /** OpenSSL's hash of the CA's subject (`openssl x509 -hash`): its file name in a hashed CA dir. */
+  subjectHash: string;
   /**
    * Makes the shared leaf key in the background (libuv's pool), so the first
    * `secureContext` costs a signature only. Idempotent; `secureContext`
@@ -106,6 +109,7 @@ export function createAuthority(opts: AuthorityOptions = {}): BottleAuthority {
     { shortName: 'CN', value: commonName },
     { shortName: 'O', value: 'claude-bottle' },
   ];
+  // (subjectHash below restates this name: change both together.)
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([
@@ -174,6 +178,7 @@ export function createAuthority(opts: AuthorityOptions = {}): BottleAuthority {
     certPem,
     fingerprint256,
     commonName,
+    subjectHash: subjectHash([{ oid: '2.5.4.3', value: commonName }, { oid: '2.5.4.10', value: 'claude-bottle' }]),
     secureContext(host: string): SecureContext {
       return leaf(host).context;
     },

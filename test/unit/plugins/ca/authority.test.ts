@@ -2,7 +2,11 @@
 // names and IP literals in the SAN), one leaf key for every host, contexts
 // cached, and a real TLS handshake that a client trusting the CA completes
 // and a client that does not trust it refuses.
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -166,5 +170,20 @@ describe('a real TLS handshake', () => {
     await expect(
       connect({ ca: ca.certPem, servername: 'api.example.com', checkServerIdentity: (_h, cert) => tls.checkServerIdentity('evil.example.com', cert) }),
     ).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+  });
+});
+
+describe('subject hash', () => {
+  it('is what `openssl x509 -hash` prints for the CA, whatever its name', () => {
+    for (const commonName of ['claude-bottle CA demo-abc12', 'claude-bottle CA A  Mixed   Case-Name_x', `claude-bottle CA ${'long-agent-name-'.repeat(10)}abcde`]) {
+      const a = createAuthority({ commonName });
+      const dir = mkdtempSync(path.join(tmpdir(), 'hash-'));
+      try {
+        writeFileSync(path.join(dir, 'ca.pem'), a.certPem);
+        expect(a.subjectHash).toBe(execFileSync('openssl', ['x509', '-hash', '-noout', '-in', path.join(dir, 'ca.pem')], { encoding: 'utf8' }).trim());
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 });

@@ -67,7 +67,7 @@ describe('ca plugin', () => {
     expect(new X509Certificate(authority.certPem).subject).toContain('CN=claude-bottle CA demo-abc12');
 
     // What the script does is checked in a real guest (test/integration/ca.test.ts).
-    expect(plan.commands.filter((c) => c.plugin === 'ca')).toEqual([{ argv: ['sh', '-c', CA_INSTALL_SCRIPT], title: 'trust the bottle CA', user: 'root', plugin: 'ca' }]);
+    expect(plan.commands.filter((c) => c.plugin === 'ca')).toEqual([{ argv: ['sh', '-c', CA_INSTALL_SCRIPT, 'trust-ca', authority.subjectHash], title: 'trust the bottle CA', user: 'root', plugin: 'ca' }]);
 
     expect(plan.env).toMatchObject({
       NODE_EXTRA_CA_CERTS: CA_GUEST_PATH,
