@@ -1,7 +1,8 @@
 // The provisioning tar carries owners, modes, nested files and symlinks; the
 // script removes replaced paths, runs commands as their user, and reports
 // which command failed.
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tar from 'tar-stream';
@@ -81,8 +82,33 @@ describe('provisionScript', () => {
     const lines = s.split('\n');
     expect(lines[1]).toBe(`rm -rf -- '/home/node/.claude/skills/it'\\''s'`);
     expect(lines[2]).toMatch(/^tar -x /);
-    expect(lines[3]).toContain(`runuser -u node -- env HOME=/home/node  git config --global user.name 'A B'`);
+    expect(lines[3]).toMatch(/^runuser -u node -- env HOME=\/home\/node sh -c .*git config --global user\.name/);
     expect(lines[4]).toContain('update-ca-certificates || echo "__bottle_warn__ 1 $?"');
+  });
+
+  it('runs a provisioning script for real: files in, node commands as node in one runuser, markers for failures', () => {
+    // Without root and runuser here, a stand-in `runuser` runs the group as this user; the script is the real one.
+    const dir = mkdtempSync(path.join(tmpdir(), 'prov-'));
+    try {
+      writeFileSync(path.join(dir, 'runuser'), '#!/bin/sh\n[ "$1 $2 $3" = "-u node --" ] || exit 99\nshift 3\necho runuser >> "$LOG"\nexec "$@"\n', { mode: 0o755 });
+      const log = path.join(dir, 'log');
+      const cmds = [
+        { argv: ['sh', '-c', 'echo "one $HOME" >> "$LOG"'], user: 'node' as const, plugin: 'a' },
+        { argv: ['sh', '-c', 'echo "two $X" >> "$LOG"'], user: 'node' as const, env: { X: 'it\'s x' }, plugin: 'b' },
+        { argv: ['sh', '-c', 'echo root >> "$LOG"'], user: 'root' as const, plugin: 'c' },
+        { argv: ['sh', '-c', 'exit 3'], user: 'node' as const, optional: true, plugin: 'd' },
+        { argv: ['sh', '-c', 'exit 4'], user: 'node' as const, plugin: 'e' },
+        { argv: ['sh', '-c', 'echo never >> "$LOG"'], user: 'node' as const, plugin: 'f' },
+      ];
+      const script = provisionScript([], cmds).replace(/^tar .*$/m, ':');
+      const r = spawnSync('sh', ['-c', script], { env: { PATH: `${dir}:${process.env.PATH}`, LOG: log }, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(parseMarkers(r.stderr)).toEqual({ failed: { step: 4, exitCode: 4 }, warned: [{ step: 3, exitCode: 3 }] });
+      // Two runuser processes for five node commands: one per run of consecutive ones.
+      expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toEqual(['runuser', 'one /home/node', "two it's x", 'root', 'runuser']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('markers say which step failed or warned', () => {
