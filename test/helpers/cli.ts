@@ -82,3 +82,13 @@ export function auditEvents(p: Project): Array<Record<string, unknown>> {
   expect(logs).toHaveLength(1);
   return readFileSync(path.join(p.stateRoot, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** Whether a host process exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -3,7 +3,6 @@
 // lifeline, its ready mark in a temp dir, ports picked free.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { forwarderArgv } from '../../core/backends/forwarder.ts';
@@ -19,17 +18,7 @@ export interface HostForwarder {
   close(): Promise<void>;
 }
 
-/** A port free right now on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.ts';
 
 /**
  * Starts the forwarder relaying 127.0.0.1:<port> to each socket (absolute

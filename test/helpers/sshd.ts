@@ -13,9 +13,9 @@
 // unprivileged and logs in as that user.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 
 export const SSHD_BIN = process.env.BOTTLE_TEST_SSHD ?? '/usr/sbin/sshd';
 
@@ -65,17 +65,6 @@ export function cleanGitEnv(home: string): NodeJS.ProcessEnv {
     GIT_COMMITTER_EMAIL: 'test@example.com',
     GIT_TERMINAL_PROMPT: '0',
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

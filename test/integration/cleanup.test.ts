@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execaSync } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, BIN, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
+import { agentName, alive, BIN, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
 
 const hasTmux = execaSync('tmux', ['-V'], { reject: false }).exitCode === 0;
 
@@ -47,14 +47,6 @@ function running(id: string): boolean | undefined {
   return r.exitCode === 0 ? r.stdout.trim() === 'true' : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(!dockerAvailable)('nothing left behind', () => {
   let p: Project;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
-import { agentName, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
+import { agentName, alive, bottle, leftovers, project, stateDirs, TEST_IMAGE, type Project, auditEvents } from '../helpers/cli.ts';
 import { startSshd, type Sshd } from '../helpers/sshd.ts';
 
 const HOST_MARKER = `/tmp/bottle-gate-host-marker-${process.pid}`;
@@ -202,11 +202,3 @@ describe.skipIf(!dockerAvailable)('git gate: no host process outlives its bottle
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

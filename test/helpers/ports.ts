@@ -1,0 +1,14 @@
+// A TCP port free right now on 127.0.0.1, for tests and benches that must
+// name one before something listens on it (sshd, the forwarder).
+import net from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
