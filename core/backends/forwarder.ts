@@ -34,20 +34,30 @@ export const INIT_SCRIPT = 'p="$1"; shift; if [ -n "$p" ]; then sh -c "$p" || ex
 
 export const FORWARDER_SCRIPT = String.raw`
 use strict; use warnings;
-use IO::Socket::INET; use IO::Socket::UNIX; use IO::Select;
-use Socket qw(PF_UNIX SOCK_STREAM SHUT_WR IPPROTO_TCP TCP_NODELAY pack_sockaddr_un);
+use Socket qw(PF_INET PF_UNIX SOCK_STREAM SHUT_WR IPPROTO_TCP TCP_NODELAY INADDR_LOOPBACK pack_sockaddr_in pack_sockaddr_un);
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 $SIG{PIPE} = 'IGNORE';
 my ($ready, $private, $lifeline, @doors) = @ARGV;
 sub fail { print STDERR "claude-bottle forwarder: @_\n"; exit ${FORWARDER_FAILED} }
-my $life = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $lifeline)
+sub nonblock { my $fl = fcntl($_[0], F_GETFL, 0); fcntl($_[0], F_SETFL, $fl | O_NONBLOCK) }
+# Everything by file number: the handle, a listener's door socket, the other
+# end of a pair, the bytes waiting to be written to it, its read side ended.
+my (@fh, @door, @peer, @out, @eof);
+my ($rin, $win) = ('', '');
+my $life;
+socket($life, PF_UNIX, SOCK_STREAM, 0) && connect($life, pack_sockaddr_un($lifeline))
   or fail("cannot reach the lifeline $lifeline: $!");
-my %door;
+my $lf = fileno $life;
+$fh[$lf] = $life; vec($rin, $lf, 1) = 1;
 for my $d (@doors) {
   my ($port, $path) = $d =~ /^(\d+)=(.+)$/ or fail("bad door argument $d");
-  my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp', Listen => 1024)
+  # No SO_REUSEADDR or SO_REUSEPORT: nobody may share a door's port.
+  my $l;
+  socket($l, PF_INET, SOCK_STREAM, 0) && bind($l, pack_sockaddr_in($port, INADDR_LOOPBACK)) && listen($l, 1024)
     or fail("cannot listen on 127.0.0.1:$port: $!");
-  $l->blocking(0);
-  $door{fileno $l} = [$l, $path];
+  nonblock($l);
+  my $f = fileno $l;
+  $fh[$f] = $l; $door[$f] = $path; vec($rin, $f, 1) = 1;
 }
 # Only root traverses the doors' mount point: the agent uses the ports.
 chmod 0700, $private;
@@ -55,86 +65,85 @@ open(my $mark, '>', $ready) or fail("cannot write $ready: $!");
 close $mark;
 # On the stream the provisioning wrote to, so whoever reads it knows all came first.
 print STDERR "${READY_LINE}\n";
-my $rsel = IO::Select->new($life, map { $_->[0] } values %door);
-my $wsel = IO::Select->new;
-# By file number: the other end of the pair, bytes waiting to be written to
-# this socket, and whether this socket's read side has reached its end.
-my (%peer, %out, %eof);
 my $HIGH = 262144;
 
 sub drop {
-  for my $s (@_) {
-    next unless $s && defined fileno $s;
-    my $f = fileno $s;
-    $rsel->remove($s); $wsel->remove($s);
-    delete $peer{$f}; delete $out{$f}; delete $eof{$f};
-    close $s;
+  for my $f (@_) {
+    next unless defined $f && $fh[$f];
+    vec($rin, $f, 1) = 0; vec($win, $f, 1) = 0;
+    close $fh[$f];
+    $fh[$f] = $peer[$f] = $out[$f] = $eof[$f] = undef;
   }
 }
-sub pair_done {
-  my ($s) = @_;
-  my $p = $peer{fileno $s};
-  drop($s, $p) if $eof{fileno $s} && $eof{fileno $p} && !length($out{fileno $s}) && !length($out{fileno $p});
+sub done {
+  my ($f) = @_;
+  my $p = $peer[$f];
+  drop($f, $p) if $eof[$f] && $eof[$p] && !length($out[$f]) && !length($out[$p]);
 }
-# Writes what waits for $s; false when the pair was dropped.
+# Writes what waits for $f (read from its peer); past $HIGH bytes the peer is not read until it drains.
 sub flush {
-  my ($s) = @_;
-  my $f = fileno $s;
-  my $p = $peer{$f};
-  while (length $out{$f}) {
-    my $n = syswrite($s, $out{$f});
+  my ($f) = @_;
+  my $p = $peer[$f];
+  while (length $out[$f]) {
+    my $n = syswrite($fh[$f], $out[$f]);
     if (!defined $n) {
-      if ($!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR}) { $wsel->add($s); $rsel->remove($p) if length($out{$f}) > $HIGH; return 1 }
-      drop($s, $p); return 0;
+      if ($!{EAGAIN} || $!{EINTR}) { vec($win, $f, 1) = 1; vec($rin, $p, 1) = 0 if length($out[$f]) > $HIGH; return }
+      return drop($f, $p);
     }
-    substr($out{$f}, 0, $n, '');
+    substr($out[$f], 0, $n, '');
   }
-  $wsel->remove($s);
-  if ($eof{fileno $p}) { shutdown($s, SHUT_WR); pair_done($s); }
-  elsif (!$rsel->exists($p)) { $rsel->add($p) }
-  return 1;
+  vec($win, $f, 1) = 0;
+  if ($eof[$p]) { shutdown($fh[$f], SHUT_WR); done($f) }
+  else { vec($rin, $p, 1) = 1 }
 }
-sub open_pair {
-  my ($l, $path) = @_;
-  my $c = $l->accept or return;
+sub accept_pair {
+  my ($lfd) = @_;
+  accept(my $c, $fh[$lfd]) or return;
+  # A door whose daemon is gone or swamped: the client is closed, never queued.
   my $u;
   unless (socket($u, PF_UNIX, SOCK_STREAM, 0)) { close $c; return }
-  $u->blocking(0);
-  # A door whose daemon is gone or swamped: the client is closed, never queued.
-  unless (connect($u, pack_sockaddr_un($path))) { close $u; close $c; return }
-  $c->blocking(0);
+  nonblock($u);
+  unless (connect($u, pack_sockaddr_un($door[$lfd]))) { close $u; close $c; return }
+  nonblock($c);
   setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1);
-  $peer{fileno $c} = $u; $peer{fileno $u} = $c;
-  $out{fileno $c} = ''; $out{fileno $u} = '';
-  $eof{fileno $c} = 0; $eof{fileno $u} = 0;
-  $rsel->add($c, $u);
+  my ($cf, $uf) = (fileno $c, fileno $u);
+  $fh[$cf] = $c; $fh[$uf] = $u; $peer[$cf] = $uf; $peer[$uf] = $cf;
+  $out[$cf] = $out[$uf] = ''; $eof[$cf] = $eof[$uf] = 0;
+  vec($rin, $cf, 1) = 1; vec($rin, $uf, 1) = 1;
+}
+sub readable {
+  my ($f) = @_;
+  if ($f == $lf) {
+    my $n = sysread($life, my $ignored, 64);
+    exit 0 if defined $n ? $n == 0 : !($!{EAGAIN} || $!{EINTR});
+    return;
+  }
+  return accept_pair($f) if defined $door[$f];
+  return unless $fh[$f] && defined $peer[$f];
+  my $p = $peer[$f];
+  my $n = sysread($fh[$f], my $buf, 65536);
+  if (!defined $n) { drop($f, $p) unless $!{EAGAIN} || $!{EINTR}; return }
+  if ($n == 0) {
+    $eof[$f] = 1; vec($rin, $f, 1) = 0;
+    if (!length $out[$p]) { shutdown($fh[$p], SHUT_WR); done($f) }
+    return;
+  }
+  $out[$p] .= $buf;
+  flush($p);
+}
+# The ready file numbers of a select result, found by the C of unpack and index.
+sub each_set {
+  my ($bits, $cb) = @_;
+  my $s = unpack('b*', $bits);
+  for (my $i = index($s, '1'); $i >= 0; $i = index($s, '1', $i + 1)) { $cb->($i) }
 }
 
 while (1) {
-  my ($r, $w) = IO::Select->select($rsel, $wsel->count ? $wsel : undef, undef);
-  next unless $r;
-  for my $s (@$w) { flush($s) if defined fileno $s && exists $peer{fileno $s} }
-  for my $s (@$r) {
-    next unless defined fileno $s;
-    if ($s == $life) {
-      my $n = sysread($life, my $ignored, 64);
-      exit 0 if !defined $n ? !($!{EAGAIN} || $!{EINTR}) : $n == 0;
-      next;
-    }
-    if (my $d = $door{fileno $s}) { open_pair(@$d); next }
-    my $f = fileno $s;
-    next unless exists $peer{$f};
-    my $p = $peer{$f};
-    my $n = sysread($s, my $buf, 65536);
-    if (!defined $n) { drop($s, $p) unless $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR}; next }
-    if ($n == 0) {
-      $eof{$f} = 1; $rsel->remove($s);
-      if (!length $out{fileno $p}) { shutdown($p, SHUT_WR); pair_done($s) }
-      next;
-    }
-    $out{fileno $p} .= $buf;
-    flush($p);
-  }
+  my ($rout, $wout) = ($rin, $win);
+  my $writing = $win =~ /[^\0]/;
+  next if select($rout, $writing ? $wout : undef, undef, undef) <= 0;
+  each_set($wout, sub { flush($_[0]) if $fh[$_[0]] && defined $peer[$_[0]] }) if $writing;
+  each_set($rout, \&readable);
 }
 `;
 
