@@ -8,15 +8,14 @@
 // with it the guest) when the lifeline closes, i.e. when the `bottle` process
 // is gone. Fail closed: if it cannot start, the guest has no door at all.
 //
-// Why Perl: it is Essential in Debian (perl-base, with IO::Socket and
-// IO::Select), so it is in node:24-bookworm and a debootstrap minbase alike,
-// and it needs no build step and no file in the image: the script travels as
-// the container's argv. One process and a select loop: no fork per
-// connection, a few syscalls per chunk (bench/egress measures the hop).
-
-/** Written by the forwarder once every door is bound; only root can write in /run. */
+// Why Perl: it is Essential in Debian (perl-base, with Socket and Fcntl), so
+// it is in node:24-bookworm and a debootstrap minbase alike, and it needs no
+// build step and no file in the image: the script travels as the container's
+// argv. One process and a raw select loop over file numbers: no fork per
+// connection, one read and one write per chunk (bench/egress measures the hop).
 import path from 'node:path';
 
+/** Written by the forwarder once every door is bound; only root can write in /run. */
 export const READY_MARK = '/run/claude-bottle-ready';
 
 /** The line the forwarder writes to stderr once it is ready. */
