@@ -1,7 +1,7 @@
 // `bottle plan`: the resolved plan, with no side effects at all.
 import { Bus } from '../../core/bus.ts';
 import type { Plan } from '../../core/plan.ts';
-import { load, makeKernel, type CommonOptions } from '../setup.ts';
+import { configName, load, makeKernel, type CommonOptions } from '../setup.ts';
 
 export async function planCommand(opts: CommonOptions & { json?: boolean }): Promise<number> {
   const loaded = await load(opts);
@@ -9,7 +9,7 @@ export async function planCommand(opts: CommonOptions & { json?: boolean }): Pro
   bus.on('warn', (w) => process.stderr.write(`warning: ${w.plugin ? `[${w.plugin}] ` : ''}${w.message}\n`));
   const kernel = makeKernel(loaded, { ...opts, bus });
   const plan = await kernel.plan();
-  const view = planView(plan, kernel.plugins.map((p) => p.name));
+  const view = { config: configName(loaded, process.cwd()), ...planView(plan, kernel.plugins.map((p) => p.name)) };
   process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : renderPlan(view));
   return 0;
 }
@@ -42,10 +42,11 @@ export function planView(plan: Plan, plugins: string[]) {
   };
 }
 
-function renderPlan(v: ReturnType<typeof planView>): string {
+function renderPlan(v: ReturnType<typeof planView> & { config: string }): string {
   const kv = (o: Record<string, string>) => Object.entries(o).map(([k, val]) => `    ${k}=${val}`).join('\n') || '    (none)';
   const lines = [
     `bottle ${v.slug}  (agent ${v.agent}, bottle ${v.bottle}, backend ${v.backend})`,
+    `  config     ${v.config}`,
     `  image      ${v.image}`,
     `  network    ${v.network}`,
     `  doors (${v.doors.length}):`,

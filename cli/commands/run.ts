@@ -5,7 +5,7 @@ import { describeError, isBottleError } from '../../core/errors.ts';
 import { DEFAULT_AGENT_IMAGE } from '../../core/image/build.ts';
 import { attachProgress } from '../progress.ts';
 import { reportError } from '../report.ts';
-import { load, makeKernel, type CommonOptions } from '../setup.ts';
+import { configName, load, makeKernel, type CommonOptions } from '../setup.ts';
 import { onSignals, signalExitCode } from '../signals.ts';
 import { buildImageWithProgress } from './image.ts';
 
@@ -15,6 +15,7 @@ export async function runCommand(command: string[], opts: CommonOptions & { quie
   const bus = new Bus();
   const detach = attachProgress(bus, { quiet: Boolean(opts.quiet || process.env.BOTTLE_QUIET) });
   try {
+    bus.emit('log', { message: `config: ${configName(loaded, process.cwd())}` });
     const image = loaded.config.image;
     let result = await makeKernel(loaded, { ...opts, bus, signal: signals.signal }).run(command);
     // The first run builds the default agent image, then starts again; another

@@ -1,21 +1,34 @@
 // Finds and validates the config: cosmiconfig from the current directory
 // upward (or --config FILE), then the zod schema. Every failure is a CONFIG
 // BottleError naming the file and the field path.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import type { z } from 'zod';
 import { configError } from '../errors.ts';
 import { createConfigSchema, type ResolvedConfig, type SchemaExtensions } from './schema.ts';
 
+/** The names looked for in each directory, in this order; the first found wins. */
 export const CONFIG_FILES = [
   'bottle.config.ts',
+  'bottle.config.mts',
+  'bottle.config.cts',
   'bottle.config.mjs',
   'bottle.config.js',
   'bottle.config.cjs',
   'bottle.config.json',
+  'bottle.config.yaml',
+  'bottle.config.yml',
+  '.bottlerc',
+  '.bottlerc.json',
+  '.bottlerc.yaml',
+  '.bottlerc.yml',
   'package.json',
 ];
+
+/** A file that looks like our config but is not one of the formats above: refused by name, never ignored. */
+const LOOKS_LIKE_CONFIG = /^(bottle\.config|\.bottlerc)\.[^.]+$/;
 
 /** The config a bottle gets when no file is found: Claude Code on the current directory. */
 export const DEFAULT_CONFIG = {
@@ -55,8 +68,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   try {
     found = await explorer.load(file);
   } catch (e) {
-    const why = e instanceof Error ? firstLine(e.message) : String(e);
-    throw configError(shown, '', `cannot be loaded: ${why}`, 'fix the error in the file; `bottle plan` checks it without starting anything');
+    throw configError(shown, '', `cannot be loaded: ${describeLoadError(e, file)}`, 'fix the error in the file; `bottle plan` checks it without starting anything');
   }
   if (!found || found.isEmpty || found.config === undefined || found.config === null) {
     throw configError(shown, '', 'the file is empty or exports nothing', 'export a config: `export default defineConfig({ agents: {...}, bottles: {...} })`');
@@ -64,13 +76,27 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   return validate(found.config, shown, file, opts);
 }
 
-/** The nearest config file from `cwd` upward; a package.json counts only with a "bottle" key. */
+/**
+ * The nearest config file from `cwd` upward; a package.json counts only with
+ * a "bottle" key. A `bottle.config.*` or `.bottlerc.*` of a format we do not
+ * read is an error naming it, not a reason to run the default config.
+ */
 export function findConfigFile(cwd: string): string | undefined {
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
     for (const name of CONFIG_FILES) {
       const candidate = path.join(dir, name);
       if (!existsSync(candidate)) continue;
       if (name !== 'package.json' || hasBottleKey(candidate)) return candidate;
+    }
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      // unreadable: nothing found here
+    }
+    const odd = names.find((n) => LOOKS_LIKE_CONFIG.test(n) && !CONFIG_FILES.includes(n));
+    if (odd) {
+      throw configError(display(cwd, path.join(dir, odd)), '', 'is not a config format bottle reads', `name it one of ${CONFIG_FILES.filter((n) => n !== 'package.json').join(', ')} (or use a "bottle" key in package.json)`);
     }
     if (path.dirname(dir) === dir) return undefined;
   }
@@ -128,6 +154,42 @@ function display(cwd: string, file: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
 }
 
-function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim()) ?? s;
+/**
+ * The parser's own message with the line and column it points at: JSON gives
+ * a position, YAML a (line:col), a TypeScript or JavaScript syntax error a
+ * `file:LINE` and a caret line in its stack.
+ */
+export function describeLoadError(e: unknown, file: string): string {
+  if (!(e instanceof Error)) return String(e);
+  const lines = e.message.split('\n').map((l) => l.trimEnd());
+  // cosmiconfig's "JSON Error in FILE:" / "YAML Error in FILE:" header carries nothing.
+  const body = lines.filter((l) => l.trim() && !/^(JSON|YAML) Error in /.test(l));
+  const message = body[0]?.trim() ?? lines[0] ?? 'unknown error';
+  const json = /at position (\d+)/.exec(message);
+  if (json) {
+    const { line, column } = positionOf(file, Number(json[1]));
+    return `line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+  }
+  const yaml = /\((\d+):(\d+)\)\s*$/.exec(message);
+  if (yaml) return `line ${yaml[1]}, column ${yaml[2]}: ${message.replace(/\s*\(\d+:\d+\)\s*$/, '')}`;
+  const stack = String(e.stack ?? '').split('\n');
+  const at = stack.findIndex((l) => l.startsWith(pathToFileURL(file).href + ':') || l.startsWith(file + ':'));
+  if (at !== -1) {
+    const line = stack[at]!.slice(stack[at]!.lastIndexOf(':') + 1);
+    const caret = stack[at + 2]?.indexOf('^') ?? -1;
+    if (/^\d+$/.test(line)) return `line ${line}${caret >= 0 ? `, column ${caret + 1}` : ''}: ${message}`;
+  }
+  return message;
+}
+
+/** Line and column (1-based) of a character offset in a file. */
+function positionOf(file: string, offset: number): { line: number; column: number } {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // gone: position 0
+  }
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
 }

@@ -58,9 +58,30 @@ describe('config loading', () => {
     expect((await loadConfig({ cwd: dir, extensions })).config.plugins.map((p) => p.name)).toEqual(['p']);
   });
 
-  it('a syntax error names the file', async () => {
+  it('a syntax error names the file, the line and the column, with the parser\'s words', async () => {
     const e = await configError('bottle.config.ts', `export default { agents: { ;`);
-    expect(e.message).toMatch(/^bottle\.config\.ts: cannot be loaded: /);
+    expect(e.message).toMatch(/^bottle\.config\.ts: cannot be loaded: line 1, column 2\d: \S/);
+    const ts = await configError('bottle.config.ts', `const n: number = ;\nexport default {};\n`);
+    expect(ts.message).toBe('bottle.config.ts: cannot be loaded: line 1, column 19: Expression expected');
+    const json = await configError('bottle.config.json', `{\n  "agents": {\n    "a": { "bottle": "dev", }\n  }\n}\n`);
+    expect(json.message).toBe('bottle.config.json: cannot be loaded: line 3, column 29: Expected double-quoted property name');
+    const yaml = await configError('bottle.config.yaml', `agents:\n  a:\n    bottle: dev\nbottles:\n  dev: {\n`);
+    expect(yaml.message).toBe('bottle.config.yaml: cannot be loaded: line 6, column 1: deficient indentation');
+  });
+
+  it('reads YAML configs: bottle.config.yaml, .yml and .bottlerc', async () => {
+    for (const name of ['bottle.config.yaml', 'bottle.config.yml', '.bottlerc', '.bottlerc.yaml']) {
+      const dir = dirWith(name, `agents:\n  demo:\n    bottle: dev\nbottles:\n  dev:\n    workspace: none\n`);
+      const { config, file } = await loadConfig({ cwd: dir, extensions });
+      expect(file).toBe(path.join(dir, name));
+      expect(config.bottles.dev!.workspace).toBe('none');
+    }
+  });
+
+  it('a config file of a format bottle does not read is an error naming it, never the default config', async () => {
+    const e = await configError('bottle.config.toml', `[agents.demo]\nbottle = "dev"\n`);
+    expect(e.message).toBe('bottle.config.toml: is not a config format bottle reads');
+    expect(e.hint).toContain('bottle.config.yaml');
   });
 
   it('an unknown key names its path', async () => {
@@ -114,6 +135,15 @@ describe('config errors through the CLI', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('bottle.config.ts: agents.demo.bottle: no bottle named "prod"');
+  });
+
+  it('plan says which file it loaded', async () => {
+    const dir = dirWith('.bottlerc', `agents:\n  demo:\n    bottle: dev\nbottles:\n  dev:\n    workspace: none\n`);
+    const r = await execa(process.execPath, [BIN, 'plan'], { cwd: dir, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[1]).toBe('  config     .bottlerc');
+    const j = await execa(process.execPath, [BIN, 'plan', '--json'], { cwd: mkdtempSync(path.join(tmpdir(), 'bottle-cfg-')), reject: false });
+    expect(JSON.parse(j.stdout).config).toBe('(built-in default config)');
   });
 
   it('unknown command and unknown option are usage errors (exit 2)', async () => {
