@@ -42,6 +42,21 @@ function program(setCode: (n: number) => void): Command {
     .description('remove what bottles left behind when their `bottle` process died (kill -9, crash, reboot)')
     .action(async () => setCode(await (await import('./commands/lifecycle.ts')).gcCommand()));
 
+  p.command('logs')
+    .description('show the audit trail of a bottle, live or ended: every decision with its time and plugin')
+    .argument('[slug]', 'the bottle (default: the most recent one)')
+    .option('--json', 'one JSON record a line, as written')
+    .option('-f, --follow', 'keep showing new records until the bottle ends')
+    .action(async (slug: string | undefined, o) => {
+      const { onSignals } = await import('./signals.ts');
+      const signals = onSignals();
+      try {
+        setCode(await (await import('./commands/logs.ts')).logsCommand(slug, o, signals.signal));
+      } finally {
+        signals.dispose();
+      }
+    });
+
   p.command('approvals')
     .description('list the pending requests of all bottles (supervise): hosts, pushes, questions')
     .option('--json', 'machine-readable output')

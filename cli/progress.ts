@@ -1,5 +1,8 @@
-// Renders the bus for a person: step progress on stderr (a spinner on a
-// terminal, plain lines otherwise, e.g. in CI), and warnings.
+// Renders the bus for a person: step progress on stderr, and warnings. A
+// step is one line once done, and only when it did work (took 20 ms or more)
+// or failed: on a terminal a live spinner line shows the running step and
+// collapses into those lines; elsewhere (CI, a pipe) only the lines are
+// written. No colour is ever used (NO_COLOR holds trivially).
 import type { Bus, StepEvent } from '../core/bus.ts';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -8,6 +11,9 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   quiet?: boolean;
 }
+
+/** A step quicker than this did no work worth a line (most plugin taps take 0-2 ms). */
+export const WORK_MS = 20;
 
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
@@ -42,8 +48,6 @@ export function attachProgress(bus: Bus, opts: ProgressOptions = {}): () => void
         stopTimer();
         timer = setInterval(draw, 80);
         timer.unref();
-      } else {
-        out.write(`… ${e.title}\n`);
       }
       return;
     }
@@ -52,6 +56,7 @@ export function attachProgress(bus: Bus, opts: ProgressOptions = {}): () => void
       active = undefined;
     }
     clear();
+    if (e.state === 'done' && (e.durationMs ?? 0) < WORK_MS) return;
     const took = e.durationMs === undefined ? '' : ` (${formatDuration(e.durationMs)})`;
     out.write(e.state === 'done' ? `✓ ${e.title}${took}\n` : `✗ ${e.title}${took}${e.error ? `: ${e.error}` : ''}\n`);
   };

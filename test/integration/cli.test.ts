@@ -47,6 +47,26 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
     expect(stateDirs(p)).toEqual([]);
   });
 
+  it('in CI, progress is one line per step that did work; after the run, one line on refused requests', async () => {
+    p = project();
+    const agent = agentName('sum');
+    p.config(simpleConfig(agent, { workspace: 'none', egress: { allow: [], dlp: false } }));
+    const curl = (h: string) => `curl -s -o /dev/null -x "$HTTP_PROXY" http://${h}/x`;
+    const r = await bottle(p, ['run', '--', 'sh', '-c', [curl('a.test'), curl('a.test'), curl('b.test')].join('; ')], { BOTTLE_QUIET: '', CI: 'true' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    const slug = stateDirs(p)[0] ?? /bottle logs (\S+)/.exec(r.stderr)?.[1];
+    expect(lines.at(-1)).toBe(`bottle: 3 requests refused: a.test (2), b.test (1); allow them with bottles.dev.egress.allow; details: bottle logs ${slug}`);
+    // Each step line did work: 20 ms or more. No start lines, no line per idle tap.
+    const steps = lines.filter((l) => /^[✓✗…] /.test(l));
+    expect(steps.length).toBeLessThanOrEqual(6);
+    for (const l of steps) expect(l).toMatch(/^✓ .* \((\d{2,} ms|\d+\.\d s)\)$/);
+    expect(lines).toContain('  config: bottle.config.json');
+    // The details are there.
+    const logs = await bottle(p, ['logs', slug!]);
+    expect(logs.stdout.split('\n').filter((l) => l.includes('egress.deny'))).toHaveLength(3);
+  });
+
   it('gives the agent a TTY when bottle has one, and plain pipes when not', async () => {
     p = project();
     p.config(simpleConfig(agentName('tty'), { workspace: 'none' }));
