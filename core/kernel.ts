@@ -10,7 +10,7 @@ import { doorOf, doorProblem, doorSocketPath, LIFELINE, type Door, type DoorRequ
 import type { ResolvedConfig } from './config/schema.ts';
 import { packFiles, parseMarkers, provisionScript } from './guest-files.ts';
 import { ownerToken } from './owner.ts';
-import { GUEST_WORKSPACE, type ExecSpec, type Plan, type PlanDraft } from './plan.ts';
+import { GUEST_WORKSPACE, type ExecSpec, type GuestFile, type Plan, type PlanDraft } from './plan.ts';
 import { recordHostProcess } from './host-processes.ts';
 import { startLifeline } from './lifeline.ts';
 import { AuditLog } from './audit-log.ts';
@@ -192,6 +192,7 @@ export class Kernel {
     } finally {
       this.#draft = undefined;
     }
+    mergeJsonFiles(draft);
     checkDraft(draft);
     this.#checkExposure(draft);
     // The run-time exec pass starts again from this, not from its own output.
@@ -451,6 +452,42 @@ function selectPlugins(opts: KernelOptions): BottlePlugin[] {
     }
   }
   return plugins;
+}
+
+/** Files several plugins add to (`mergeJson`) become one, where the first of them was declared. */
+function mergeJsonFiles(d: PlanDraft): void {
+  const first = new Map<string, GuestFile>();
+  const merged: GuestFile[] = [];
+  for (const f of d.files) {
+    if (!f.mergeJson) {
+      merged.push(f);
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(typeof f.content === 'string' ? f.content : Buffer.from(f.content ?? '').toString('utf8'));
+    } catch (e) {
+      throw new BottleError(`plugin "${f.plugin}" declared ${f.guestPath} with mergeJson but its content is not JSON: ${describeError(e)}`, { code: 'PLUGIN', plugin: f.plugin, hook: 'plan' });
+    }
+    const at = first.get(f.guestPath);
+    if (!at) {
+      const copy = { ...f, content: JSON.stringify(value) };
+      first.set(f.guestPath, copy);
+      merged.push(copy);
+      continue;
+    }
+    at.content = `${JSON.stringify(deepMerge(JSON.parse(at.content as string), value), null, 2)}\n`;
+    at.plugin = at.plugin === f.plugin ? at.plugin : `${at.plugin}+${f.plugin}`;
+  }
+  for (const f of first.values()) if (!String(f.content).endsWith('\n')) f.content = `${JSON.stringify(JSON.parse(f.content as string), null, 2)}\n`;
+  d.files = merged;
+}
+
+function deepMerge(a: unknown, b: unknown): unknown {
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) || Array.isArray(b)) return b;
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = k in out ? deepMerge(out[k], v) : v;
+  return out;
 }
 
 /** Catches a plugin's mistakes in its declarations before anything starts. */

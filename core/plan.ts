@@ -19,6 +19,12 @@ export interface GuestFile {
   mode?: number;
   /** Remove whatever is at `guestPath` first (a skill dir replaces the old one). */
   replace?: boolean;
+  /**
+   * The content is a JSON object that other plugins may add to: files with
+   * `mergeJson` at one guest path are merged into one (objects deeply, later
+   * plugins' values winning), e.g. Claude Code's `~/.claude.json`.
+   */
+  mergeJson?: boolean;
   /** The plugin that declared it, for `bottle plan` and errors. */
   plugin: string;
 }

@@ -7,19 +7,24 @@ export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'an environment variable name, e.g. ANTHROPIC_API_KEY' });
 
+export const injectSchema = z.strictObject({
+  header: z.string().regex(/^[A-Za-z0-9-]+$/, { error: 'a header name, e.g. x-api-key' }).describe('The header the proxy sets.'),
+  env: envName.describe('The host environment variable holding the real token; the guest gets a placeholder.'),
+  format: z
+    .string()
+    .refine((f) => f.includes('{token}'), { error: 'format must contain {token}, e.g. "Bearer {token}"' })
+    .optional()
+    .describe('How the header value is made from the token (default: the token itself).'),
+});
+
+export type InjectConfig = z.output<typeof injectSchema>;
+
 export const routeSchema = z.strictObject({
   host: z.string().min(1).describe('The host this route is for (allowed implicitly, always intercepted).'),
   inject: z
-    .strictObject({
-      header: z.string().regex(/^[A-Za-z0-9-]+$/, { error: 'a header name, e.g. x-api-key' }).describe('The header the proxy sets.'),
-      env: envName.describe('The host environment variable holding the real token; the guest gets a placeholder.'),
-      format: z
-        .string()
-        .refine((f) => f.includes('{token}'), { error: 'format must contain {token}, e.g. "Bearer {token}"' })
-        .optional()
-        .describe('How the header value is made from the token (default: the token itself).'),
-    })
-    .optional(),
+    .union([injectSchema, z.literal(false)])
+    .optional()
+    .describe('The credential the proxy puts in; `false`: none, not even one a plugin (claude) would add.'),
   upstream: z
     .url({ protocol: /^https?$/, error: 'an http:// or https:// URL, e.g. http://127.0.0.1:8080' })
     .optional()

@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import type { Door } from '../../core/doors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import type { CaPlugin } from '../ca/index.ts';
-import { DEFAULT_MAX_BODY_BYTES, type EgressConfig } from './config.ts';
+import { DEFAULT_MAX_BODY_BYTES, type EgressConfig, type InjectConfig } from './config.ts';
 import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
 import type { Authority, Route } from './types.ts';
 
@@ -32,8 +32,23 @@ export interface EgressOptions {
   ca: CaPlugin;
 }
 
+/** A route another plugin adds to the bottle's proxy from its plan tap (it must run before egress's: `STAGE.EARLY`). */
+export interface RouteContribution {
+  host: string;
+  /** The credential to inject (the host env var must be set: check it first, with your own message). */
+  inject?: InjectConfig;
+  /** The plugin that asks, for messages. */
+  by: string;
+}
+
 /** The egress plugin, with what a human's approval may change while the bottle runs. */
 export interface EgressPlugin extends BottlePlugin {
+  /**
+   * Adds routes to this bottle's proxy, which then runs even without an
+   * `egress` key. A route the user configured for the same host keeps its
+   * `upstream`, and its `inject` wins (`inject: false` turns injection off).
+   */
+  contribute(c: { routes: RouteContribution[] }): void;
   /** Adds a host (or `*.` pattern) to the running proxy's allowlist for the bottle's life. */
   allowHost(pattern: string): void;
   /** The effective policy, without secrets. */
@@ -49,9 +64,16 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
   let intercepts = false;
   let policy: Allowlist | undefined;
   let door: Door | undefined;
+  let contributed: RouteContribution[] = [];
+  /** True once egress's own plan tap ran: a contribution then comes too late. */
+  let planned = false;
 
   return {
     name: 'egress',
+    contribute(c) {
+      if (planned) throw new Error(`egress: a route from "${c.routes[0]?.by ?? '?'}" came after egress planned; contribute from a plan tap with stage STAGE.EARLY`);
+      contributed.push(...c.routes);
+    },
     allowHost(pattern) {
       if (!policy) throw new Error('this bottle has no egress proxy running: nothing can be allowed');
       policy.add(pattern);
@@ -66,9 +88,18 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
     },
     dependencies: ['ca'],
     apply(hooks) {
+      // Each plan starts afresh (a sync tap: no progress step of its own).
+      hooks.plan.tap({ name: 'egress', stage: Number.MIN_SAFE_INTEGER }, () => {
+        contributed = [];
+        planned = false;
+        enabled = false;
+      });
+
       hooks.plan.tapPromise('egress', async (draft, ctx) => {
-        const cfg = (ctx.bottleConfig as { egress?: EgressConfig }).egress;
-        if (!cfg) return;
+        planned = true;
+        const given = (ctx.bottleConfig as { egress?: EgressConfig }).egress;
+        if (!given && !contributed.length) return;
+        const cfg: EgressConfig = given ?? { allow: [], routes: [], dlp: true };
         enabled = true;
         const at = `bottles.${draft.bottle}.egress`;
         allow = cfg.allow.map((p, i) => {
@@ -78,15 +109,22 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
             throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message, 'use an exact host or `*.example.com`');
           }
         });
-        routes = cfg.routes.map((r, i) => {
+        // The user's routes, then what plugins contributed: merged per host, the user's settings winning.
+        const wanted: Array<{ host: string; upstream?: string; inject?: InjectConfig | false; at: string }> = cfg.routes.map((r, i) => ({ ...r, at: `${at}.routes[${i}]` }));
+        for (const c of contributed) {
+          const mine = wanted.find((w) => canonicalHost(w.host) === canonicalHost(c.host));
+          if (!mine) wanted.push({ host: c.host, ...(c.inject ? { inject: c.inject } : {}), at: `plugin ${c.by}` });
+          else if (mine.inject === undefined && c.inject) mine.inject = c.inject;
+        }
+        routes = wanted.map((r) => {
           const host = canonicalHost(r.host);
-          if (!host) throw ctx.configError(`${at}.routes[${i}].host`, `"${r.host}" is not a host name`);
+          if (!host) throw ctx.configError(`${r.at}.host`, `"${r.host}" is not a host name`);
           const route: Route = { host };
           if (r.upstream) route.upstream = r.upstream;
           if (r.inject) {
             const token = ctx.hostEnv[r.inject.env];
             if (!token) {
-              throw ctx.configError(`${at}.routes[${i}].inject.env`, `${r.inject.env} is not set in the environment`, `export ${r.inject.env}=... before \`bottle run\`; the guest only ever sees a placeholder`);
+              throw ctx.configError(`${r.at}.inject.env`, `${r.inject.env} is not set in the environment`, `export ${r.inject.env}=... before \`bottle run\`; the guest only ever sees a placeholder`);
             }
             const placeholder = `bottle-placeholder-${randomBytes(12).toString('hex')}`;
             route.inject = { header: r.inject.header.toLowerCase(), value: r.inject.format ? r.inject.format.replace('{token}', token) : token, placeholder };

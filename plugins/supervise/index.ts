@@ -42,7 +42,8 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
         // Written as a planned file rather than by running the CLI, which
         // costs 1-2 s of every start and waits on name lookups without a
         // network (measured: ~15 s with DNS failing slowly).
-        draft.files.push({ guestPath: CLAUDE_USER_CONFIG, content: claudeUserConfig(), owner: 'node', mode: 0o600, plugin: 'supervise' });
+        // Merged with what other plugins put in the same file (the claude plugin's first-run state).
+        draft.files.push({ guestPath: CLAUDE_USER_CONFIG, content: claudeUserConfig(), owner: 'node', mode: 0o600, mergeJson: true, plugin: 'supervise' });
         // Claude Code must wait for a human as long as the request does.
         draft.env.MCP_TOOL_TIMEOUT = String(timeoutMs + 60_000);
         const description = `MCP server; requests wait ${Math.round(timeoutMs / 1000)} s for \`bottle approve\`/\`deny\``;

@@ -29,7 +29,8 @@ export function project(prefix = 'bottle-test-'): Project {
   return {
     dir,
     stateRoot,
-    env: { BOTTLE_STATE_HOME: stateRoot, BOTTLE_QUIET: '1' },
+    // A credential, as a user of Claude Code has one: the claude plugin needs it for the default command.
+    env: { BOTTLE_STATE_HOME: stateRoot, BOTTLE_QUIET: '1', ANTHROPIC_API_KEY: 'sk-ant-test-not-a-real-key-0123456789' },
     config(config: object, file = 'bottle.config.json') {
       writeFileSync(path.join(dir, file), JSON.stringify(config, null, 2));
     },

@@ -39,6 +39,9 @@ export function writeClaudeConfig(p: Project, agent: string, port: number, a: Cl
     skillsDir: '../skills',
     agents: { [agent]: { bottle: 'dev', prompt: a.prompt ?? '', skills: a.skills ?? [] } },
     bottles: { dev: { workspace: a.workspace ?? 'copy', env: { ...CLAUDE_ENV, ...a.env } } },
+    // This bottle talks to the mock through a door of its own, with a key of its own in the guest:
+    // the claude plugin (the host's credential at the proxy) is tested in claude-tui.test.ts.
+    disable: ['claude'],
   };
   const doors = pathToFileURL(path.join(ROOT, 'core/doors.ts')).href;
   const src = `// Written by test/helpers/e2e.ts.

@@ -8,11 +8,14 @@ import { Kernel } from '../../core/kernel.ts';
 import { builtinPlugins, builtinSchemaExtensions } from '../../plugins/index.ts';
 import { FakeBackend } from './fake-backend.ts';
 
+/** The host credential of tests: worth nothing anywhere. */
+export const TEST_API_KEY = 'sk-ant-test-not-a-real-key-0123456789';
+
 export function resolve(raw: object): ResolvedConfig {
   return createConfigSchema(builtinSchemaExtensions).parse(raw) as unknown as ResolvedConfig;
 }
 
-export function kernelFor(raw: object, opts: { hostEnv?: Record<string, string>; configDir?: string; backend?: FakeBackend } = {}) {
+export function kernelFor(raw: object, opts: { hostEnv?: Record<string, string | undefined>; configDir?: string; backend?: FakeBackend } = {}) {
   const backend = opts.backend ?? new FakeBackend();
   const stateRoot = mkdtempSync(path.join(tmpdir(), 'bottle-unit-'));
   const kernel = new Kernel({
@@ -23,7 +26,8 @@ export function kernelFor(raw: object, opts: { hostEnv?: Record<string, string>;
     backend,
     builtins: builtinPlugins(),
     stateRoot,
-    hostEnv: opts.hostEnv ?? { HOME: '/home/someone' },
+    // A credential, as a user of Claude Code has one (the claude plugin needs it for the default command).
+    hostEnv: { HOME: '/home/someone', ANTHROPIC_API_KEY: TEST_API_KEY, ...opts.hostEnv },
     slug: 'demo-abc12',
   });
   return { kernel, backend, stateRoot };

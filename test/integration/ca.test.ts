@@ -75,8 +75,8 @@ export default {
   agents: { ${JSON.stringify(agent)}: { bottle: 'dev' } },
   bottles: { dev: { workspace: 'none' } },
   plugins: [ca, requester],
-  // This test's own ca instance stands in for the built-in one (and egress, which needs it).
-  disable: ['egress', 'ca'],
+  // This test's own ca instance stands in for the built-in one (and egress, which needs it, and claude, which needs egress).
+  disable: ['egress', 'ca', 'claude'],
 };
 `,
   );

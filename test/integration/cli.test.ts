@@ -25,7 +25,7 @@ describe.skipIf(!dockerAvailable)('bottle CLI', () => {
       bottle: 'dev',
       image: expect.any(String),
       env: { A: 'b' },
-      exec: { argv: ['claude'], user: 'node', workdir: '/home/node/workspace' },
+      exec: { argv: ['claude', '--dangerously-skip-permissions'], user: 'node', workdir: '/home/node/workspace' },
       plugins: builtinPlugins().map((b) => b.name),
     });
     expect(plan.slug).toMatch(new RegExp(`^${agent}-[a-z0-9]{5}$`));

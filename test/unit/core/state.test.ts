@@ -105,7 +105,7 @@ describe('what a workspace may not contain', () => {
     const stateRoot = path.join(base, '.bottle-state');
     for (const workspace of ['mount', 'copy'] as const) {
       const config = resolve({ agents: { demo: { bottle: 'dev' } }, bottles: { dev: { workspace } } });
-      const k = new Kernel({ config, configName: 'bottle.config.json', configDir: base, cwd: base, backend: new FakeBackend(), builtins: builtinPlugins(), stateRoot, slug: 'demo-abc12' });
+      const k = new Kernel({ config, configName: 'bottle.config.json', configDir: base, cwd: base, backend: new FakeBackend(), builtins: builtinPlugins(), stateRoot, slug: 'demo-abc12', hostEnv: { ANTHROPIC_API_KEY: 'sk-test' } });
       const e = await k.plan().then(() => undefined, (err: BottleError) => err);
       expect(e?.message).toMatch(/contains the bottle state dir/);
       expect(e?.code).toBe('CONFIG');

@@ -8,31 +8,34 @@ import { describe, expect, it } from 'vitest';
 import { PROMPT_GUEST_PATH } from '../../../plugins/prompt/index.ts';
 import { kernelFor, oneAgent } from '../../helpers/plan.ts';
 
+/** The prompt plugin alone: claude's own flags are tested in claude.test.ts. */
+const ALONE = { disable: ['claude'] };
+
 const promptFile = (files: readonly { guestPath: string }[]) => files.find((f) => f.guestPath === PROMPT_GUEST_PATH);
 
 describe('prompt plugin', () => {
   it('puts the prompt in the guest, owned by node, mode 600, and adds the flag to claude', async () => {
-    const { kernel } = kernelFor(oneAgent({ prompt: 'You are a helpful assistant.' }));
+    const { kernel } = kernelFor(oneAgent({ prompt: 'You are a helpful assistant.' }, {}, ALONE));
     const plan = await kernel.plan();
     expect(promptFile(plan.files)).toMatchObject({ content: 'You are a helpful assistant.', owner: 'node', mode: 0o600, plugin: 'prompt' });
     expect(plan.exec.argv).toEqual(['claude', '--append-system-prompt-file', PROMPT_GUEST_PATH]);
   });
 
   it('with no prompt the (empty) file is still copied, and no flag is added', async () => {
-    const { kernel } = kernelFor(oneAgent());
+    const { kernel } = kernelFor(oneAgent({}, {}, ALONE));
     const plan = await kernel.plan();
     expect(promptFile(plan.files)).toMatchObject({ content: '', owner: 'node', mode: 0o600 });
     expect(plan.exec.argv).toEqual(['claude']);
   });
 
   it('adds the flag to `bottle run -- claude -p task` too, right after claude', async () => {
-    const { kernel } = kernelFor(oneAgent({ prompt: 'P' }));
+    const { kernel } = kernelFor(oneAgent({ prompt: 'P' }, {}, ALONE));
     const plan = await kernel.plan(['claude', '-p', 'task']);
     expect(plan.exec.argv).toEqual(['claude', '--append-system-prompt-file', PROMPT_GUEST_PATH, '-p', 'task']);
   });
 
   it('leaves other commands alone', async () => {
-    const { kernel } = kernelFor(oneAgent({ prompt: 'P' }));
+    const { kernel } = kernelFor(oneAgent({ prompt: 'P' }, {}, ALONE));
     expect((await kernel.plan(['sh', '-c', 'claude'])).exec.argv).toEqual(['sh', '-c', 'claude']);
   });
 

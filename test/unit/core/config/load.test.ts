@@ -139,10 +139,11 @@ describe('config errors through the CLI', () => {
 
   it('plan says which file it loaded', async () => {
     const dir = dirWith('.bottlerc', `agents:\n  demo:\n    bottle: dev\nbottles:\n  dev:\n    workspace: none\n`);
-    const r = await execa(process.execPath, [BIN, 'plan'], { cwd: dir, reject: false });
+    const env = { ANTHROPIC_API_KEY: 'sk-ant-test-not-a-real-key-0123456789' };
+    const r = await execa(process.execPath, [BIN, 'plan'], { cwd: dir, env, reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.split('\n')[1]).toBe('  config     .bottlerc');
-    const j = await execa(process.execPath, [BIN, 'plan', '--json'], { cwd: mkdtempSync(path.join(tmpdir(), 'bottle-cfg-')), reject: false });
+    const j = await execa(process.execPath, [BIN, 'plan', '--json'], { cwd: mkdtempSync(path.join(tmpdir(), 'bottle-cfg-')), env, reject: false });
     expect(JSON.parse(j.stdout).config).toBe('(built-in default config)');
   });
 

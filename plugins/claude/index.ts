@@ -1,0 +1,89 @@
+// claude: "Claude Code in a bottle", for agents whose command is `claude`.
+// The host's credential goes in at the egress proxy, never into the guest:
+// a route for api.anthropic.com injects ANTHROPIC_API_KEY (x-api-key) or,
+// without one, CLAUDE_CODE_OAUTH_TOKEN (`claude setup-token`, as a Bearer
+// token), and the guest gets a placeholder in the same variable. Claude
+// Code's first-run state is seeded (onboarding, theme, the placeholder key
+// accepted, the workspace trusted), and it runs unattended: the bottle is the
+// boundary (IS_SANDBOX=1, --dangerously-skip-permissions), unless the config
+// keeps its own permission prompts.
+import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
+import { GUEST_HOME, GUEST_WORKSPACE } from '../../core/plan.ts';
+import type { EgressPlugin } from '../egress/index.ts';
+import type { ClaudeConfig } from './config.ts';
+
+export { claudeShape } from './config.ts';
+
+export const ANTHROPIC_API_HOST = 'api.anthropic.com';
+const USER_CONFIG = `${GUEST_HOME}/.claude.json`;
+const SKIP_PERMISSIONS = '--dangerously-skip-permissions';
+
+/** Where the host's credential comes from, in order of preference. */
+export const CREDENTIALS = [
+  { env: 'ANTHROPIC_API_KEY', inject: { header: 'x-api-key', env: 'ANTHROPIC_API_KEY' }, what: 'an Anthropic API key' },
+  { env: 'CLAUDE_CODE_OAUTH_TOKEN', inject: { header: 'authorization', env: 'CLAUDE_CODE_OAUTH_TOKEN', format: 'Bearer {token}' }, what: 'the long-lived token of `claude setup-token`' },
+] as const;
+
+const isClaude = (argv: readonly string[]) => argv[0] === 'claude' || argv[0]?.endsWith('/claude') === true;
+
+export interface ClaudeOptions {
+  /** Where the credential route goes. */
+  egress: EgressPlugin;
+}
+
+export const claude = (opts: ClaudeOptions): BottlePlugin => {
+  let on = false;
+  let prompts = false;
+  return {
+    name: 'claude',
+    dependencies: ['egress'],
+    apply(hooks) {
+      // Before egress plans: the route must be in its plan.
+      hooks.plan.tapPromise({ name: 'claude', stage: STAGE.EARLY }, async (draft, ctx) => {
+        on = isClaude(draft.exec.argv);
+        if (!on) return;
+        const cfg = (ctx.bottleConfig as { claude?: ClaudeConfig }).claude ?? { permissionPrompts: false };
+        prompts = cfg.permissionPrompts;
+        const userRoute = (ctx.bottleConfig as { egress?: { routes: Array<{ host: string; inject?: unknown }> } }).egress?.routes.find((r) => r.host.toLowerCase().replace(/\.$/, '') === ANTHROPIC_API_HOST);
+        // A route of the user's that injects (or says inject: false) decides; otherwise ours.
+        if (userRoute?.inject === undefined) {
+          const found = CREDENTIALS.find((c) => ctx.hostEnv[c.env]);
+          if (!found) {
+            throw ctx.configError(
+              `agents.${draft.agent}`,
+              `Claude Code needs a credential, and none is set: ${CREDENTIALS.map((c) => `${c.env} (${c.what})`).join(' or ')}`,
+              'export ANTHROPIC_API_KEY=... or run `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN=...; the guest only ever sees a placeholder',
+            );
+          }
+          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, inject: { ...found.inject }, by: 'claude' }] });
+        } else {
+          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, by: 'claude' }] });
+        }
+        // Only what Claude Code needs to work: no telemetry, error reports or update checks.
+        draft.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC ??= '1';
+        draft.env.DISABLE_AUTOUPDATER ??= '1';
+        if (!prompts) draft.env.IS_SANDBOX = '1';
+      });
+
+      // After egress planned: its placeholder is in the guest env by now.
+      hooks.plan.tapPromise({ name: 'claude', stage: STAGE.LATE }, async (draft) => {
+        if (!on) return;
+        const key = draft.env.ANTHROPIC_API_KEY;
+        const state = {
+          hasCompletedOnboarding: true,
+          theme: 'dark',
+          ...(prompts ? {} : { bypassPermissionsModeAccepted: true }),
+          // "Do you want to use this API key?" answers by its last 20 characters.
+          ...(key ? { customApiKeyResponses: { approved: [key.slice(-20)], rejected: [] } } : {}),
+          projects: { [GUEST_WORKSPACE]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, projectOnboardingSeenCount: 1 } },
+        };
+        draft.files.push({ guestPath: USER_CONFIG, content: JSON.stringify(state), owner: 'node', mode: 0o600, mergeJson: true, plugin: 'claude' });
+      });
+
+      hooks.exec.tapPromise('claude', async (spec) => {
+        if (on && !prompts && isClaude(spec.argv) && !spec.argv.includes(SKIP_PERMISSIONS)) spec.argv.splice(1, 0, SKIP_PERMISSIONS);
+        return spec;
+      });
+    },
+  };
+};
