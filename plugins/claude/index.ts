@@ -2,7 +2,10 @@
 // The host's credential goes in at the egress proxy, never into the guest:
 // a route for api.anthropic.com injects ANTHROPIC_API_KEY (x-api-key) or,
 // without one, CLAUDE_CODE_OAUTH_TOKEN (`claude setup-token`, as a Bearer
-// token), and the guest gets a placeholder in the same variable. Claude
+// token), and the guest gets a placeholder in the same variable. A secret
+// the conversation carries to the model (a file the agent read) is redacted,
+// not refused: every later request carries the history, so refusing one
+// would end the session. Claude
 // Code's first-run state is seeded (onboarding, theme, the placeholder key
 // accepted, the workspace trusted), and it runs unattended: the bottle is the
 // boundary (IS_SANDBOX=1, --dangerously-skip-permissions), unless the config
@@ -55,9 +58,9 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
               'export ANTHROPIC_API_KEY=... or run `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN=...; the guest only ever sees a placeholder',
             );
           }
-          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, inject: { ...found.inject }, by: 'claude' }] });
+          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, inject: { ...found.inject }, dlp: 'redact', by: 'claude' }] });
         } else {
-          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, by: 'claude' }] });
+          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, dlp: 'redact', by: 'claude' }] });
         }
         // Only what Claude Code needs to work: no telemetry, error reports or update checks.
         draft.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC ??= '1';

@@ -29,6 +29,10 @@ export const routeSchema = z.strictObject({
     .url({ protocol: /^https?$/, error: 'an http:// or https:// URL, e.g. http://127.0.0.1:8080' })
     .optional()
     .describe('Send this host\'s traffic here instead (your own gateway; may be on loopback).'),
+  dlp: z
+    .enum(['block', 'redact'])
+    .optional()
+    .describe("A secret in a request body to this host: refused (block, the default) or replaced by a marker naming the rule and sent on (redact; the claude route's default)."),
 });
 
 export const dlpSchema = z.union([

@@ -37,6 +37,8 @@ export interface RouteContribution {
   host: string;
   /** The credential to inject (the host env var must be set: check it first, with your own message). */
   inject?: InjectConfig;
+  /** What a secret in a body to this host meets (a user's route setting wins). */
+  dlp?: 'block' | 'redact';
   /** The plugin that asks, for messages. */
   by: string;
 }
@@ -110,17 +112,21 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
           }
         });
         // The user's routes, then what plugins contributed: merged per host, the user's settings winning.
-        const wanted: Array<{ host: string; upstream?: string; inject?: InjectConfig | false; at: string }> = cfg.routes.map((r, i) => ({ ...r, at: `${at}.routes[${i}]` }));
+        const wanted: Array<{ host: string; upstream?: string; inject?: InjectConfig | false; dlp?: 'block' | 'redact'; at: string }> = cfg.routes.map((r, i) => ({ ...r, at: `${at}.routes[${i}]` }));
         for (const c of contributed) {
           const mine = wanted.find((w) => canonicalHost(w.host) === canonicalHost(c.host));
-          if (!mine) wanted.push({ host: c.host, ...(c.inject ? { inject: c.inject } : {}), at: `plugin ${c.by}` });
-          else if (mine.inject === undefined && c.inject) mine.inject = c.inject;
+          if (!mine) wanted.push({ host: c.host, ...(c.inject ? { inject: c.inject } : {}), ...(c.dlp ? { dlp: c.dlp } : {}), at: `plugin ${c.by}` });
+          else {
+            if (mine.inject === undefined && c.inject) mine.inject = c.inject;
+            if (mine.dlp === undefined && c.dlp) mine.dlp = c.dlp;
+          }
         }
         routes = wanted.map((r) => {
           const host = canonicalHost(r.host);
           if (!host) throw ctx.configError(`${r.at}.host`, `"${r.host}" is not a host name`);
           const route: Route = { host };
           if (r.upstream) route.upstream = r.upstream;
+          if (r.dlp) route.dlp = r.dlp;
           if (r.inject) {
             const token = ctx.hostEnv[r.inject.env];
             if (!token) {

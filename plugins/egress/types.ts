@@ -31,6 +31,8 @@ export interface DlpFinding {
   where: DlpWhere;
   /** Which decoding layer revealed it: `raw`, `url`, `base64`, `hex`. */
   layer: string;
+  /** Where it is in the scanned data, [start, end) in bytes: for the raw layer only (what a redaction can replace in place). */
+  range?: readonly [number, number];
 }
 
 export interface DlpScanner {
@@ -61,11 +63,13 @@ export interface Route {
   };
   /** `http://127.0.0.1:8080` or `https://gateway.internal`: where this host's requests really go. */
   upstream?: string;
+  /** A secret in a request body to this host: refused (`block`, the default) or replaced in place by a marker naming the rule (`redact`). */
+  dlp?: 'block' | 'redact';
 }
 
 /** An audit record the proxy emits; the plugin forwards it to the bus. */
 export interface EgressAudit {
-  type: 'egress.allow' | 'egress.deny' | 'egress.dlp' | 'egress.error';
+  type: 'egress.allow' | 'egress.deny' | 'egress.dlp' | 'egress.redact' | 'egress.error';
   host: string;
   method?: string;
   /** Path without the query (queries can carry secrets). */

@@ -56,6 +56,8 @@ export interface Rule {
   anchors: AnchorSpec | undefined;
   /** Runs the detector over `content`; the first finding's name, or undefined. */
   run(content: string): string | undefined;
+  /** Where the last `run`'s finding is in its content, [start, end), when the detector says. */
+  at(): readonly [number, number] | undefined;
   /** Every finding name this detector can produce (for docs and tests). */
   names: readonly string[];
   /**
@@ -198,6 +200,7 @@ function sourceOf(content: string, filePath: string | undefined, ext: string): S
 
 function secretlintRule(creator: AnyCreator, key: string, shortId: string, opts: { filePath?: string; ext?: string; options?: Record<string, unknown> }): Rule {
   let found: string | undefined;
+  let range: readonly [number, number] | undefined;
   let content = '';
   const context: SecretLintRuleContext = {
     sharedOptions: {},
@@ -208,6 +211,8 @@ function secretlintRule(creator: AnyCreator, key: string, shortId: string, opts:
       if (found !== undefined || SKIPPED_MESSAGES.has(id)) return;
       if (CONFIRM[id] && !CONFIRM[id].test(content)) return;
       found = findingName(shortId, id);
+      const r = (descriptor as { range?: readonly [number, number] }).range;
+      range = r && r[1] > r[0] ? [r[0], r[1]] : undefined;
     },
     ignore() {},
   };
@@ -219,8 +224,10 @@ function secretlintRule(creator: AnyCreator, key: string, shortId: string, opts:
     source: creator.meta.id,
     anchors: ANCHORS[key],
     names,
+    at: () => range,
     run(text) {
       found = undefined;
+      range = undefined;
       content = text;
       const r = handler.file?.(sourceOf(text, opts.filePath, opts.ext ?? ''));
       // Every detector of the preset reports synchronously for text; a promise
@@ -232,7 +239,18 @@ function secretlintRule(creator: AnyCreator, key: string, shortId: string, opts:
 }
 
 function ownRule(r: (typeof OWN_RULES)[number]): Rule {
-  return { source: 'claude-bottle', anchors: r.anchors, names: [r.name], run: (content) => (r.pattern.test(content) ? r.name : undefined) };
+  let range: readonly [number, number] | undefined;
+  return {
+    source: 'claude-bottle',
+    anchors: r.anchors,
+    names: [r.name],
+    at: () => range,
+    run(content) {
+      const m = r.pattern.exec(content);
+      range = m ? [m.index, m.index + m[0].length] : undefined;
+      return m ? r.name : undefined;
+    },
+  };
 }
 
 /** Builds the detectors, in the preset's order, own rules last. */

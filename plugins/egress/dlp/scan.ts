@@ -106,9 +106,9 @@ function scratch(st: State, depth: number, size: number): Buffer {
   return b;
 }
 
-/** Replaces every allowed value in `text` by a space. */
+/** Replaces every allowed value in `text` by spaces of its length (positions stay where they were). */
 function blank(text: string, allowed: readonly string[]): string {
-  for (const v of allowed) if (text.includes(v)) text = text.replaceAll(v, ' ');
+  for (const v of allowed) if (text.includes(v)) text = text.replaceAll(v, ' '.repeat(v.length));
   return text;
 }
 
@@ -247,7 +247,8 @@ function scanLayer(bytes: Uint8Array, text: string, layer: string, depth: number
   }
 
   const found = runWindows(bytes, text, work.windows);
-  if (found !== undefined) return { rule: found, where: st.where, layer };
+  // Positions are only of the data as given: a decoded layer's are not.
+  if (found !== undefined) return { rule: found.name, where: st.where, layer, ...(depth === 0 && found.range ? { range: found.range } : {}) };
 
   // Decoded layers, within the budget.
   for (let i = 0; i < work.decodes.length && st.budget > 0; i += 3) {
@@ -274,9 +275,9 @@ const KINDS = ['base64', 'hex', 'url', 'base64'];
 /**
  * Runs each rule once over each union of its overlapping windows (so dense
  * anchors cost linear time), the edges moved over credential characters.
- * The first finding's name, or undefined.
+ * The first finding's name and, when its rule says, where it is; or undefined.
  */
-function runWindows(bytes: Uint8Array, text: string, windows: number[]): string | undefined {
+function runWindows(bytes: Uint8Array, text: string, windows: number[]): { name: string; range?: readonly [number, number] } | undefined {
   const count = windows.length / 3;
   if (count === 0) return undefined;
   const order = Array.from({ length: count }, (_, i) => i);
@@ -290,6 +291,7 @@ function runWindows(bytes: Uint8Array, text: string, windows: number[]): string 
     for (i++; i < count && windows[order[i]! * 3] === r && windows[order[i]! * 3 + 1]! <= we; i++) we = Math.max(we, windows[order[i]! * 3 + 2]!);
     const rule = RULES[r]!;
     let name: string | undefined;
+    let offset = 0;
     if (rule.whole) {
       name = rule.whole(text) ? rule.run(text) : undefined;
     } else {
@@ -297,9 +299,13 @@ function runWindows(bytes: Uint8Array, text: string, windows: number[]): string 
       while (ws > minWs && (CLS[bytes[ws - 1]!]! & EDGE) !== 0) ws--;
       const maxWe = Math.min(n, we + EDGE_SLACK_AFTER);
       while (we < maxWe && (CLS[bytes[we]!]! & EDGE) !== 0) we++;
+      offset = ws;
       name = rule.run(unescape(text.slice(ws, we)));
     }
-    if (name !== undefined) return name;
+    if (name !== undefined) {
+      const at = rule.at();
+      return at ? { name, range: [offset + at[0], offset + at[1]] } : { name };
+    }
   }
   return undefined;
 }

@@ -25,8 +25,8 @@ export interface BodyLimits {
 export type BodyVerdict =
   | { verdict: 'oversize' }
   | { verdict: 'finding'; finding: DlpFinding }
-  /** `body` goes first, then the rest of the source when `rest`. */
-  | { verdict: 'forward'; body: Buffer; rest: boolean };
+  /** `body` goes first, then the rest of the source when `rest`; `redacted`: the rules whose findings were replaced. */
+  | { verdict: 'forward'; body: Buffer; rest: boolean; redacted?: string[] };
 
 /** A DLP check of a (decoded) body; undefined means clean. */
 export type BodyScan = (plain: Buffer) => DlpFinding | undefined;
@@ -91,7 +91,7 @@ export function readBody(req: BodySource, limit: number): Promise<ReadBody> {
  * as what it decompresses to; one that cannot be decompressed whole within
  * the limit is not scannable, and does not leave.
  */
-export function judgeBody(read: ReadBody, contentEncoding: string | undefined, limits: BodyLimits, scan: BodyScan): BodyVerdict {
+export function judgeBody(read: ReadBody, contentEncoding: string | undefined, limits: BodyLimits, scan: BodyScan, redact = false): BodyVerdict {
   if (read.more && limits.oversize === 'block') return { verdict: 'oversize' };
   const encoding = contentEncoding?.trim().toLowerCase();
   let plain = read.body;
@@ -100,9 +100,36 @@ export function judgeBody(read: ReadBody, contentEncoding: string | undefined, l
     if (!decoded) return { verdict: 'finding', finding: { rule: 'unscannable-encoding', where: 'body', layer: encoding } };
     plain = decoded;
   }
-  const finding = scan(plain);
-  if (finding) return { verdict: 'finding', finding };
-  return { verdict: 'forward', body: read.body, rest: read.more };
+  let finding = scan(plain);
+  if (!finding) return { verdict: 'forward', body: read.body, rest: read.more };
+  // Redaction works on the body as sent, whole and uncompressed, and only on
+  // what the scanner can point at (not a secret inside a decoded layer).
+  if (!redact || plain !== read.body || read.more) return { verdict: 'finding', finding };
+  const body = Buffer.from(read.body);
+  const redacted: string[] = [];
+  for (let i = 0; finding; i++) {
+    if (!finding.range || i >= MAX_REDACTIONS) return { verdict: 'finding', finding };
+    const [s, e] = finding.range;
+    body.write(redactionMarker(finding.rule, e - s), s, 'latin1');
+    redacted.push(finding.rule);
+    finding = scan(body);
+  }
+  return { verdict: 'forward', body, rest: false, redacted };
+}
+
+/** More findings than this in one body: refused instead (a body of secrets is not a conversation). */
+const MAX_REDACTIONS = 64;
+
+/**
+ * What replaces a secret: the same length (offsets and Content-Length stay
+ * right), characters that are valid in a JSON string and in a URL, and the
+ * rule's name when it fits: `[REDACTED:aws-access-key-id]****`.
+ */
+export function redactionMarker(rule: string, length: number): string {
+  const full = `[REDACTED:${rule}]`;
+  const short = `[${rule}]`;
+  const m = full.length <= length ? full : short.length <= length ? short : short.slice(0, length);
+  return m + '*'.repeat(length - m.length);
 }
 
 /** The decompressed body (bounded by `max`), or undefined when it cannot be read. */

@@ -58,11 +58,13 @@ export async function forward(ctx: ProxyContext, req: http.IncomingMessage, res:
       res.destroy();
       return;
     }
-    const v = judgeBody(read, req.headers['content-encoding'], limits, bodyScan(scanner, ctx.credentials, o.host));
+    const v = judgeBody(read, req.headers['content-encoding'], limits, bodyScan(scanner, ctx.credentials, o.host), o.route?.dlp === 'redact');
     if (v.verdict === 'oversize') return refuseOversize(ctx, req, res, o, path);
     if (v.verdict === 'finding') return refuseDlp(ctx, req, res, o, path, v.finding);
     body = v.body;
     rest = v.rest;
+    // The request goes on with each secret replaced by a marker naming its rule; the trail says so (never the secret).
+    for (const rule of new Set(v.redacted ?? [])) ctx.audit({ type: 'egress.redact', host: o.host, method, path: pathOnly(path), rule, reason: `${v.redacted!.filter((r) => r === rule).length} replaced in the body` });
   }
 
   const headers = upstreamHeaders(head, { hostHeader: o.dest.hostHeader, inject: o.route?.inject, method, body, rest });

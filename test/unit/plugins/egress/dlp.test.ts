@@ -151,11 +151,30 @@ describe('DLP scanner: every rule, every encoding, every where', () => {
       const secret = fake.make(mulberry32(2000 + i));
       const f = scanner.scan(secret, 'body');
       expect(f).toBeDefined();
-      expect(Object.keys(f!).sort()).toEqual(['layer', 'rule', 'where']);
+      // Only names and numbers: the rule, where, the layer, and (raw layer) the range of the secret.
+      expect(Object.keys(f!).filter((k) => k !== 'range').sort()).toEqual(['layer', 'rule', 'where']);
+      if (f!.range) expect(f!.range.every((n) => Number.isInteger(n))).toBe(true);
       expect(RULE_NAMES).toContain(f!.rule);
       const shown = JSON.stringify(f);
       for (let k = 0; k + 12 <= secret.length; k += 4) expect(shown).not.toContain(secret.slice(k, k + 12));
     });
+  });
+
+  it('says where a secret is in the raw data, so that a redaction can replace exactly it', () => {
+    const aws = ['AK', 'IA', 'Q3EGZXN', 'TLP4KWR7U'].join('').padEnd(20, 'Z');
+    const oauth = `sk-ant-oat01-${'abcDEF0123_-'.repeat(6)}`;
+    for (const secret of [aws, oauth]) {
+      const body = JSON.stringify({ messages: [{ role: 'user', content: `cat creds\n${secret}\nthat was it` }] });
+      const f = scanner.scan(body, 'body');
+      expect(f?.range, f?.rule).toBeDefined();
+      expect(body.slice(f!.range![0], f!.range![1])).toContain(secret.slice(4, -4));
+      expect(f!.range![1] - f!.range![0]).toBeLessThanOrEqual(secret.length + 8);
+    }
+    // Found in a decoded layer: no range (its positions are not the data's).
+    const hidden = Buffer.from(`key ${aws} here`).toString('base64');
+    const f = scanner.scan(`data=${hidden}`, 'body');
+    expect(f?.layer).toBe('base64');
+    expect(f?.range).toBeUndefined();
   });
 
   it('does not honour secretlint-disable comments in the traffic', () => {

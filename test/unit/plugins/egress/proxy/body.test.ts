@@ -13,7 +13,9 @@ import {
   decoderFor,
   judgeBody,
   readBody,
+  redactionMarker,
 } from '../../../../../plugins/egress/proxy/body.ts';
+import { createScanner } from '../../../../../plugins/egress/dlp/index.ts';
 import { RouteCredentials } from '../../../../../plugins/egress/proxy/credentials.ts';
 import { API, fakeScanner, GIT, MARK } from './fixtures.ts';
 
@@ -152,5 +154,49 @@ describe('readBody', () => {
     req.write('ab');
     end(req);
     await expect(read).rejects.toThrow(message);
+  });
+});
+
+describe('redaction on a route that redacts (the model\'s): the secret replaced in place, the request sent on', () => {
+  const real = createScanner();
+  const scanReal = bodyScan(real, credentials, API.host);
+  const aws = ['AK', 'IA', 'Q3EGZXN', 'TLP4KWR7U'].join('').padEnd(20, 'Z');
+  const oauth = `sk-ant-oat01-${'abcDEF0123_-'.repeat(6)}`;
+  const conversation = (...secrets: string[]) => Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: 'read creds' }, { role: 'assistant', content: secrets.map((s) => `found: ${s}`).join('\n') }] }));
+  const read = (body: Buffer, more = false) => ({ body, more });
+
+  it.each([
+    { name: 'one AWS key', secrets: [aws], rules: ['aws-access-key-id'] },
+    { name: 'an OAuth token and an AWS key', secrets: [oauth, aws], rules: ['anthropic-key', 'aws-access-key-id'] },
+  ])('$name: same length, valid JSON, no trace of the secret, each rule named', ({ secrets, rules }) => {
+    const body = conversation(...secrets);
+    const v = judgeBody(read(body), undefined, block, scanReal, true);
+    expect(v.verdict).toBe('forward');
+    if (v.verdict !== 'forward') return;
+    expect(v.body.length).toBe(body.length);
+    const text = v.body.toString('utf8');
+    expect(() => JSON.parse(text)).not.toThrow();
+    for (const s of secrets) expect(text).not.toContain(s.slice(4, -4));
+    expect([...(v.redacted ?? [])].sort()).toEqual([...rules].sort());
+    for (const r of rules) expect(text).toMatch(new RegExp(`\\[(REDACTED:)?${r.slice(0, 8)}`));
+    // What was sent is clean now.
+    expect(scanReal(v.body)).toBeUndefined();
+  });
+
+  it.each([
+    { name: 'the route does not redact', body: conversation(aws), encoding: undefined, redact: false },
+    { name: 'a compressed body (redaction works on the bytes as sent)', body: zlib.gzipSync(conversation(aws)), encoding: 'gzip', redact: true },
+    { name: 'a secret inside a base64 layer (no place to replace)', body: Buffer.from(`{"x":"${Buffer.from(`key ${aws} here`).toString('base64')}"}`), encoding: undefined, redact: true },
+  ])('refused as before when $name', ({ body, encoding, redact }) => {
+    expect(judgeBody(read(body), encoding, { maxBody: 1 << 20, oversize: 'block' }, scanReal, redact).verdict).toBe('finding');
+  });
+
+  it.each([
+    { rule: 'aws-access-key-id', length: 40, marker: '[REDACTED:aws-access-key-id]************' },
+    { rule: 'aws-access-key-id', length: 20, marker: '[aws-access-key-id]*' },
+    { rule: 'aws-access-key-id', length: 8, marker: '[aws-acc' },
+  ])('the marker for $rule in $length characters', ({ rule, length, marker }) => {
+    expect(redactionMarker(rule, length)).toBe(marker);
+    expect(marker).toHaveLength(length);
   });
 });
