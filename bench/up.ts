@@ -8,7 +8,11 @@
 //                                       route injecting a credential, DLP on),
 //                                       the bottle's CA, a git remote through the
 //                                       gate (a local sshd as its upstream) and
-//                                       supervise: every door and daemon up.
+//                                       supervise: every door and daemon up;
+//   bottle run -- claude --version,     the fully equipped bottle running Claude
+//     against docker run --rm IMAGE     Code (so the claude plugin works too: its
+//     claude --version                  route, credential, seeded state), against
+//                                       the same command in a bare container.
 // It also counts the docker CLI calls one `bottle run` makes with 1 vs 50
 // workspace files (they must be equal: provisioning is one tar stream).
 // The targets (plain <= 1.5x, fully equipped <= 2.0x of the baseline) are
@@ -28,7 +32,7 @@ const IMAGE = args.image ?? process.env.BENCH_IMAGE ?? 'claude-bottle-agent:late
 // What users run: the built JavaScript (`npm ci` builds it); the source otherwise.
 const DIST_BIN = path.resolve(import.meta.dirname, '../bin/bottle.js');
 const BIN = existsSync(path.resolve(import.meta.dirname, '../dist/cli/bin.js')) ? DIST_BIN : path.resolve(import.meta.dirname, '../cli/bin.ts');
-const TARGET = { plain: 1.5, full: 2.0 };
+const TARGET = { plain: 1.5, full: 2.0, claude: 2.0 };
 if (!Number.isInteger(RUNS) || RUNS < 1) {
   console.error(`bench: --runs must be a positive integer (got ${args.runs ?? process.env.BENCH_RUNS})`);
   process.exit(2);
@@ -81,9 +85,10 @@ function fullBottle(sshd: Sshd, repo: string): object {
   };
 }
 
-const bottleRun = (p: Project, env: Record<string, string> = {}) =>
-  timed('bottle run -- true', process.execPath, [BIN, 'run', '--', 'true'], { cwd: p.dir, env: { ...p.env, ...env } });
-const dockerRun = () => timed('docker run --rm', 'docker', ['run', '--rm', IMAGE, 'true']);
+const bottleRun = (p: Project, env: Record<string, string> = {}, cmd = ['true']) =>
+  timed(`bottle run -- ${cmd.join(' ')}`, process.execPath, [BIN, 'run', '--', ...cmd], { cwd: p.dir, env: { ...p.env, ...env } });
+const dockerRun = (cmd = ['true']) => timed(`docker run --rm IMAGE ${cmd.join(' ')}`, 'docker', ['run', '--rm', IMAGE, ...cmd]);
+const CLAUDE = ['claude', '--version'];
 const dockerCalls = (p: Project) => countDockerCalls(base, path.basename(p.dir), (env) => bottleRun(p, env));
 
 let sshd: Sshd | undefined;
@@ -91,15 +96,23 @@ try {
   sshd = await startSshd();
   const repo = sshd.bareRepo('app', { commits: 3 });
   const plain = project('plain', 5);
-  const full = project('full', 5, fullBottle(sshd, repo), { BENCH_API_KEY: 'bench-not-a-real-key' });
+  const full = project('full', 5, fullBottle(sshd, repo), { BENCH_API_KEY: 'bench-not-a-real-key', ANTHROPIC_API_KEY: 'sk-ant-bench-not-a-real-key' });
   // Warm-ups: the image's layers, node's compile cache, the gate's first mirror.
   bottleRun(plain);
   bottleRun(full);
+  bottleRun(full, {}, CLAUDE);
   dockerRun();
-  const t = { docker: [] as number[], plain: [] as number[], full: [] as number[] };
+  dockerRun(CLAUDE);
+  const t = { docker: [] as number[], plain: [] as number[], full: [] as number[], dockerClaude: [] as number[], claude: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
     // The order rotates too: no variant always follows another.
-    const order = [() => t.docker.push(dockerRun()), () => t.plain.push(bottleRun(plain)), () => t.full.push(bottleRun(full))];
+    const order = [
+      () => t.docker.push(dockerRun()),
+      () => t.plain.push(bottleRun(plain)),
+      () => t.full.push(bottleRun(full)),
+      () => t.dockerClaude.push(dockerRun(CLAUDE)),
+      () => t.claude.push(bottleRun(full, {}, CLAUDE)),
+    ];
     for (let k = 0; k < order.length; k++) order[(i + k) % order.length]!();
   }
   const one = dockerCalls(project('one', 1));
@@ -107,22 +120,25 @@ try {
 
   const d = stats(t.docker);
   const ms = (n: number) => `${Math.round(n)} ms`.padStart(9);
-  const row = (name: string, s: ReturnType<typeof stats>) => `${name.padEnd(34)}${ms(s.median)}${ms(s.p90)}${ms(s.min)}${ms(s.max)}`;
-  const ratio = (name: string, xs: number[], target: number) => {
-    const r = stats(xs).median / d.median;
-    return `${name.padEnd(34)}${r.toFixed(2)}x  (target <= ${target.toFixed(1)}: ${r <= target ? 'met' : 'NOT met'})`;
+  const row = (name: string, s: ReturnType<typeof stats>) => `${name.padEnd(40)}${ms(s.median)}${ms(s.p90)}${ms(s.min)}${ms(s.max)}`;
+  const ratio = (name: string, xs: number[], target: number, base = d) => {
+    const r = stats(xs).median / base.median;
+    return `${name.padEnd(40)}${r.toFixed(2)}x  (target <= ${target.toFixed(1)}: ${r <= target ? 'met' : 'NOT met'})`;
   };
   console.log(`bench up: ${RUNS} runs each, alternated (order rotating) after one warm-up each; image ${IMAGE}; ${path.basename(BIN) === 'bottle.js' ? 'built dist/' : 'TypeScript sources'}`);
-  console.log(`${''.padEnd(34)}${'median'.padStart(9)}${'p90'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}`);
+  console.log(`${''.padEnd(40)}${'median'.padStart(9)}${'p90'.padStart(9)}${'min'.padStart(9)}${'max'.padStart(9)}`);
   console.log(row('docker run --rm IMAGE true', d));
   console.log(row('bottle run -- true, plain', stats(t.plain)));
   console.log(row('bottle run -- true, fully equipped', stats(t.full)));
   console.log(ratio('plain / docker run', t.plain, TARGET.plain));
   console.log(ratio('fully equipped / docker run', t.full, TARGET.full));
-  console.log(`${'docker calls per bottle run'.padEnd(34)}1 file: ${one.length}, 50 files: ${fifty.length}  (${one.length === fifty.length ? 'equal' : 'NOT EQUAL'})`);
+  console.log(row('docker run --rm IMAGE claude --version', stats(t.dockerClaude)));
+  console.log(row('bottle run -- claude --version, full', stats(t.claude)));
+  console.log(ratio('with claude / docker run (same cmd)', t.claude, TARGET.claude, stats(t.dockerClaude)));
+  console.log(`${'docker calls per bottle run'.padEnd(40)}1 file: ${one.length}, 50 files: ${fifty.length}  (${one.length === fifty.length ? 'equal' : 'NOT EQUAL'})`);
   console.log(`  ${one.join(', ')}`);
   if (one.length !== fifty.length) console.log(`  with 50 files: ${fifty.join(', ')}`);
-  console.log('  fully equipped: egress (2 allowed patterns, 1 route injecting a key, DLP on), the CA, a git remote (local sshd), git user, supervise');
+  console.log('  fully equipped: egress (2 allowed patterns, 1 route injecting a key, DLP on), the CA, a git remote (local sshd), git user, supervise; with `claude ...` the claude plugin too');
 } catch (e) {
   if (!(e instanceof RunFailed)) console.error(e);
   process.exitCode = 1;
