@@ -2,12 +2,18 @@
 // Claude Code is at its prompt in a terminal (tmux) with no first-run
 // question; a message reaches the model (the mock) with the host's real
 // credential, which the guest never holds. API key and OAuth token alike.
+// The scripted model then has Claude read a file holding a token: the
+// session goes on, the mock gets the marker and never the token.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execaSync } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
 import { agentName, BIN, leftovers, project, stateDirs, TEST_IMAGE, type Project } from '../helpers/cli.ts';
-import { startMockAnthropic, type MockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startMockAnthropic, toolNames, toolResults, type MockAnthropic } from '../helpers/mock-anthropic.ts';
+
+const AWS = ['AK', 'IA', 'Q3EGZXN', 'TLP4KWR7U'].join('').padEnd(20, 'Z');
 
 const hasTmux = execaSync('tmux', ['-V'], { reject: false }).exitCode === 0;
 /** What Claude Code's first-run prompts say; none may ever show. */
@@ -44,11 +50,21 @@ describe.skipIf(!dockerAvailable || !hasTmux)('Claude Code out of the box, in a 
   ] as const) {
     it(`with ${name}: at the prompt with no question, and the model gets the real credential`, async () => {
       const marker = `PONG-${Math.random().toString(36).slice(2, 8)}`;
-      api = await startMockAnthropic({ script: (req) => (JSON.stringify(req.body ?? '').includes('PING-TUI') ? { text: marker } : undefined) });
+      const done = `DONE-${Math.random().toString(36).slice(2, 8)}`;
+      api = await startMockAnthropic({
+        script: (req) => {
+          const text = JSON.stringify(req.body ?? '');
+          if (!toolNames(req.body).includes('Bash')) return undefined;
+          if (toolResults(req.body).length) return { text: done };
+          if (text.includes('READ-CREDS')) return { toolUse: { id: 'toolu_tui_creds', name: 'Bash', input: { command: 'cat creds.txt', description: 'read the credentials' } } };
+          return text.includes('PING-TUI') ? { text: marker } : undefined;
+        },
+      });
       p = project('bottle-e2e-tui-');
       const agent = agentName('tui');
+      writeFileSync(path.join(p.dir, 'creds.txt'), `aws_access_key_id = ${AWS}\n`);
       // The default agent (claude); api.anthropic.com's traffic goes to the mock, as a user's gateway would take it.
-      p.config({ image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: { workspace: 'none', egress: { routes: [{ host: 'api.anthropic.com', upstream: api.url }] } } } });
+      p.config({ image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: { workspace: 'copy', egress: { routes: [{ host: 'api.anthropic.com', upstream: api.url }] } } } });
       const secret = `${env === 'ANTHROPIC_API_KEY' ? 'sk-ant-api03' : 'sk-ant-oat01'}-e2e-${Math.random().toString(36).slice(2)}`;
       const vars = { ...p.env, ANTHROPIC_API_KEY: undefined, [env]: secret };
       // `env -u NAME` must come before the assignments.
@@ -58,6 +74,12 @@ describe.skipIf(!dockerAvailable || !hasTmux)('Claude Code out of the box, in a 
       await until('the prompt', session, (s) => /bypass permissions on/.test(s) && /❯/.test(s));
       execaSync('tmux', ['send-keys', '-t', session, 'say PING-TUI please', 'Enter']);
       await until("the model's answer", session, (s) => s.includes(marker));
+      // A secret in the conversation: redacted on the way, and the session goes on.
+      execaSync('tmux', ['send-keys', '-t', session, 'READ-CREDS now', 'Enter']);
+      await until('the answer after the tool call', session, (s) => s.includes(done));
+      const sent = JSON.stringify(api.requests.map((q) => q.body));
+      expect(sent).not.toContain(AWS.slice(4, -2));
+      expect(sent).toMatch(/\[(REDACTED:)?aws-access/);
       const toApi = api.requests;
       expect(toApi.length).toBeGreaterThan(0);
       for (const q of toApi) expect(q.headers[header], `${q.method} ${q.url}`).toBe(expected(secret));
