@@ -109,12 +109,29 @@ export function judgeBody(read: ReadBody, contentEncoding: string | undefined, l
   const redacted: string[] = [];
   for (let i = 0; finding; i++) {
     if (!finding.range || i >= MAX_REDACTIONS) return { verdict: 'finding', finding };
-    const [s, e] = finding.range;
+    const [s, end] = finding.range;
+    // A match may run past the end of the JSON string it sits in (a connection
+    // string rule takes up to 500 non-blank characters): the marker stops at
+    // the first quote or backslash, so the document around it stays whole.
+    let e = s;
+    while (e < end && body[e] !== 0x22 && body[e] !== 0x5c) e++;
+    if (e === s) return { verdict: 'finding', finding };
     body.write(redactionMarker(finding.rule, e - s), s, 'latin1');
     redacted.push(finding.rule);
     finding = scan(body);
   }
+  // A JSON body must still be JSON: a redaction that broke it would break every later request of the session.
+  if (isJson(read.body) && !isJson(body)) return { verdict: 'finding', finding: { rule: redacted[0]!, where: 'body', layer: 'raw' } };
   return { verdict: 'forward', body, rest: false, redacted };
+}
+
+function isJson(b: Buffer): boolean {
+  try {
+    JSON.parse(b.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** More findings than this in one body: refused instead (a body of secrets is not a conversation). */

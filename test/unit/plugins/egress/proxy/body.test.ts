@@ -183,6 +183,19 @@ describe('redaction on a route that redacts (the model\'s): the secret replaced 
     expect(scanReal(v.body)).toBeUndefined();
   });
 
+  it('a match that runs past its JSON string is cut at the quote: the document stays JSON, the password is gone', () => {
+    const password = 'S3cr3tPassw0rdXyz';
+    const body = Buffer.from(`{"model":"x","messages":[{"role":"user","content":"DATABASE_URL=postgres://admin:${password}@db.example.com:5432/app"}],"max_tokens":5,"system":"be nice"}`);
+    const v = judgeBody(read(body), undefined, block, scanReal, true);
+    expect(v.verdict).toBe('forward');
+    if (v.verdict !== 'forward') return;
+    const doc = JSON.parse(v.body.toString('utf8')) as { system: string; max_tokens: number; messages: Array<{ content: string }> };
+    expect(doc.system).toBe('be nice');
+    expect(doc.max_tokens).toBe(5);
+    expect(doc.messages[0]!.content).not.toContain(password);
+    expect(doc.messages[0]!.content).toMatch(/^DATABASE_URL=\[/);
+  });
+
   it.each([
     { name: 'the route does not redact', body: conversation(aws), encoding: undefined, redact: false },
     { name: 'a compressed body (redaction works on the bytes as sent)', body: zlib.gzipSync(conversation(aws)), encoding: 'gzip', redact: true },
