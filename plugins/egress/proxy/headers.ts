@@ -169,12 +169,15 @@ export function responseHead(raw: readonly string[], secrets: readonly Buffer[] 
     if (secrets) {
       if (lower === 'content-encoding') {
         const e = value.trim().toLowerCase();
-        if (e !== '' && e !== 'identity') encoding = e;
+        // Several header lines are one list (`gzip, br`): the decoder refuses
+        // more than one coding, so the last line alone must never win.
+        if (e !== '' && e !== 'identity') encoding = encoding ? `${encoding}, ${e}` : e;
         continue;
       }
       value = maskString(value, secrets);
     }
-    out.push(name, value);
+    // A secret in a header's name is masked too (names are the upstream's to choose).
+    out.push(secrets ? maskString(name, secrets) : name, value);
   }
   if (tokens) dropNamed(out, tokens);
   return { headers: out, encoding };

@@ -166,6 +166,20 @@ describe('responseHead: what of the upstream answer reaches the guest', () => {
       encoding: 'gzip',
     },
     {
+      what: 'two Content-Encoding lines are one list (the decoder then refuses it), never the last alone',
+      raw: ['Content-Encoding', 'gzip', 'Content-Encoding', 'br'],
+      secrets: apiSecrets,
+      headers: [],
+      encoding: 'gzip, br',
+    },
+    {
+      what: 'a real token in a header name is masked too',
+      raw: [`x-${API.inject!.value}`, '1'],
+      secrets: apiSecrets,
+      headers: [`x-${'*'.repeat(API.inject!.value.length)}`, '1'],
+      encoding: undefined,
+    },
+    {
       what: 'Content-Encoding: identity needs no decoding',
       raw: ['Content-Encoding', 'identity'],
       secrets: apiSecrets,
