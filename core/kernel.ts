@@ -456,11 +456,11 @@ function selectPlugins(opts: KernelOptions): BottlePlugin[] {
 
 /** Files several plugins add to (`mergeJson`) become one, where the first of them was declared. */
 function mergeJsonFiles(d: PlanDraft): void {
-  const first = new Map<string, GuestFile>();
-  const merged: GuestFile[] = [];
+  const merged = new Map<string, { file: GuestFile; value: unknown }>();
+  const files: GuestFile[] = [];
   for (const f of d.files) {
     if (!f.mergeJson) {
-      merged.push(f);
+      files.push(f);
       continue;
     }
     let value: unknown;
@@ -469,18 +469,18 @@ function mergeJsonFiles(d: PlanDraft): void {
     } catch (e) {
       throw new BottleError(`plugin "${f.plugin}" declared ${f.guestPath} with mergeJson but its content is not JSON: ${describeError(e)}`, { code: 'PLUGIN', plugin: f.plugin, hook: 'plan' });
     }
-    const at = first.get(f.guestPath);
-    if (!at) {
-      const copy = { ...f, content: JSON.stringify(value) };
-      first.set(f.guestPath, copy);
-      merged.push(copy);
-      continue;
+    const seen = merged.get(f.guestPath);
+    if (!seen) {
+      const file = { ...f };
+      merged.set(f.guestPath, { file, value });
+      files.push(file);
+    } else {
+      seen.value = deepMerge(seen.value, value);
+      if (!seen.file.plugin.split('+').includes(f.plugin)) seen.file.plugin += `+${f.plugin}`;
     }
-    at.content = `${JSON.stringify(deepMerge(JSON.parse(at.content as string), value), null, 2)}\n`;
-    at.plugin = at.plugin === f.plugin ? at.plugin : `${at.plugin}+${f.plugin}`;
   }
-  for (const f of first.values()) if (!String(f.content).endsWith('\n')) f.content = `${JSON.stringify(JSON.parse(f.content as string), null, 2)}\n`;
-  d.files = merged;
+  for (const { file, value } of merged.values()) file.content = `${JSON.stringify(value, null, 2)}\n`;
+  d.files = files;
 }
 
 function deepMerge(a: unknown, b: unknown): unknown {

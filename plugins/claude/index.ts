@@ -12,7 +12,9 @@
 // keeps its own permission prompts.
 import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
 import { GUEST_HOME, GUEST_WORKSPACE } from '../../core/plan.ts';
+import { canonicalHost } from '../egress/hosts.ts';
 import type { EgressPlugin } from '../egress/index.ts';
+import { isClaude } from '../prompt/index.ts';
 import type { ClaudeConfig } from './config.ts';
 
 export { claudeShape } from './config.ts';
@@ -27,7 +29,6 @@ export const CREDENTIALS = [
   { env: 'CLAUDE_CODE_OAUTH_TOKEN', inject: { header: 'authorization', env: 'CLAUDE_CODE_OAUTH_TOKEN', format: 'Bearer {token}' }, what: 'the long-lived token of `claude setup-token`' },
 ] as const;
 
-const isClaude = (argv: readonly string[]) => argv[0] === 'claude' || argv[0]?.endsWith('/claude') === true;
 
 export interface ClaudeOptions {
   /** Where the credential route goes. */
@@ -43,11 +44,11 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
     apply(hooks) {
       // Before egress plans: the route must be in its plan.
       hooks.plan.tapPromise({ name: 'claude', stage: STAGE.EARLY }, async (draft, ctx) => {
-        on = isClaude(draft.exec.argv);
+        on = isClaude(draft.exec.argv[0]);
         if (!on) return;
         const cfg = (ctx.bottleConfig as { claude?: ClaudeConfig }).claude ?? { permissionPrompts: false };
         prompts = cfg.permissionPrompts;
-        const userRoute = (ctx.bottleConfig as { egress?: { routes: Array<{ host: string; inject?: unknown }> } }).egress?.routes.find((r) => r.host.toLowerCase().replace(/\.$/, '') === ANTHROPIC_API_HOST);
+        const userRoute = (ctx.bottleConfig as { egress?: { routes: Array<{ host: string; inject?: unknown }> } }).egress?.routes.find((r) => canonicalHost(r.host) === ANTHROPIC_API_HOST);
         // A route of the user's that injects (or says inject: false) decides; otherwise ours.
         if (userRoute?.inject === undefined) {
           const found = CREDENTIALS.find((c) => ctx.hostEnv[c.env]);
@@ -84,7 +85,7 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
       });
 
       hooks.exec.tapPromise('claude', async (spec) => {
-        if (on && !prompts && isClaude(spec.argv) && !spec.argv.includes(SKIP_PERMISSIONS)) spec.argv.splice(1, 0, SKIP_PERMISSIONS);
+        if (on && !prompts && isClaude(spec.argv[0]) && !spec.argv.includes(SKIP_PERMISSIONS)) spec.argv.splice(1, 0, SKIP_PERMISSIONS);
         return spec;
       });
     },

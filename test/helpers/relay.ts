@@ -2,10 +2,7 @@
 // 127.0.0.1 relayed, connection by connection, to a door's Unix socket, so
 // clients that only speak TCP (curl -x, git over http, the MCP SDK) reach a
 // daemon that only listens on its door.
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 
 export interface Relay {
   port: number;
@@ -36,11 +33,4 @@ export async function startRelay(socketPath: string): Promise<Relay> {
         server.close(() => resolve());
       }),
   };
-}
-
-/** A fresh short dir for door sockets (socket paths are limited to ~107 bytes); `cleanup` removes it. */
-export function doorsTmp(): { path(name: string): string; cleanup(): void } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'doors-'));
-  let n = 0;
-  return { path: (name) => path.join(dir, `${name}-${n++}.sock`), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
