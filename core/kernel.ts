@@ -14,6 +14,7 @@ import { GUEST_WORKSPACE, type ExecSpec, type GuestFile, type Plan, type PlanDra
 import { recordHostProcess } from './host-processes.ts';
 import { startLifeline } from './lifeline.ts';
 import { AuditLog } from './audit-log.ts';
+import { recordWritableMounts } from './writable-mounts.ts';
 import { createDoorsDir, createStateDir, doorsDirFor, exposedState, removeStateDir } from './state.ts';
 import { UndoStack, type UndoFailure } from './undo.ts';
 
@@ -204,7 +205,7 @@ export class Kernel {
   /** Nothing mounted or copied into the guest may contain the host's bottle state (the agent could read or write it). */
   #checkExposure(d: PlanDraft): void {
     const sources = [
-      ...d.mounts.map((m) => ({ hostPath: m.hostPath, what: d.workspace.mode === 'mount' && m.hostPath === d.workspace.hostDir ? `bottles.${d.bottle}.workspace: mount` : `a mount to ${m.guestPath}` })),
+      ...d.mounts.filter((m) => m.kind !== 'volume').map((m) => ({ hostPath: m.hostPath, what: d.workspace.mode === 'mount' && m.hostPath === d.workspace.hostDir ? `bottles.${d.bottle}.workspace: mount` : `a mount to ${m.guestPath}` })),
       ...d.files.filter((f) => f.hostPath).map((f) => ({ hostPath: f.hostPath!, what: f.plugin === 'workspace' ? `bottles.${d.bottle}.workspace: copy` : `plugin "${f.plugin}"'s copy to ${f.guestPath}` })),
     ];
     for (const s of sources) {
@@ -251,6 +252,8 @@ export class Kernel {
       const p = plan;
       this.#checkAborted();
       stateDir = createStateDir(stateRoot, { slug: p.slug, owner: p.labels['claude-bottle.owner']!, created: p.labels['claude-bottle.created']! });
+      // Before the guest exists: the config loader refuses files changed in these dirs while it could write them.
+      recordWritableMounts(stateRoot, p.slug, p.mounts.flatMap((m) => (m.kind !== 'volume' && !m.readOnly ? [m.hostPath] : [])));
       auditLog = new AuditLog(stateDir);
       for (const rec of auditBuffer.splice(0)) auditLog.write(rec);
       this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });

@@ -42,11 +42,25 @@ export interface GuestCommand {
   plugin: string;
 }
 
-export interface Mount {
+/** A host directory or file bind-mounted into the guest. */
+export interface BindMount {
+  kind?: 'bind';
   hostPath: string;
   guestPath: string;
   readOnly: boolean;
 }
+
+/**
+ * A directory of the guest's own, on the engine's disk, not the host's: it
+ * hides what a bind mount has at that path (the private `.git` of a mounted
+ * workspace) and goes with the guest.
+ */
+export interface VolumeMount {
+  kind: 'volume';
+  guestPath: string;
+}
+
+export type Mount = BindMount | VolumeMount;
 
 /** A host daemon a plugin will start in preStart; declared here so `bottle plan` shows it. A daemon the guest reaches has a door too (`ctx.door`). */
 export interface DaemonDecl {

@@ -6,6 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { doorsDirFits } from './doors.ts';
 import { endHostProcesses } from './host-processes.ts';
+import { endWritableMounts } from './writable-mounts.ts';
 
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BOTTLE_STATE_HOME) return path.resolve(env.BOTTLE_STATE_HOME);
@@ -98,6 +99,7 @@ export function removeStateDir(root: string, slug: string): void {
   }
   // Retried: a daemon of a bottle still tearing down may be writing in it.
   rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  endWritableMounts(root, slug);
   const doors = doorsDirFor(root, slug);
   if (!doors.startsWith(dir + path.sep)) {
     // The temp-dir fallback: only ours (a dir, not a link someone planted).

@@ -59,7 +59,7 @@ function renderPlan(v: ReturnType<typeof planView> & { config: string }): string
     `  env:`,
     kv(v.env),
     `  mounts (${v.mounts.length}):`,
-    ...v.mounts.map((m) => `    ${m.hostPath} -> ${m.guestPath}${m.readOnly ? ' (ro)' : ''}`),
+    ...v.mounts.map((m) => (m.kind === 'volume' ? `    (the guest's own) -> ${m.guestPath}` : `    ${m.hostPath} -> ${m.guestPath}${m.readOnly ? ' (ro)' : ''}`)),
     `  daemons (${v.daemons.length}):`,
     ...v.daemons.map((d) => `    ${d.name}: ${d.description}  [${d.plugin}]`),
     `  exec       ${v.exec.user}@${v.exec.workdir}$ ${v.exec.argv.join(' ')}`,

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { GUEST_DOORS_DIR } from '../doors.ts';
 import { BottleError } from '../errors.ts';
-import type { ExecSpec } from '../plan.ts';
+import type { ExecSpec, Mount } from '../plan.ts';
 import { DockerCli, dockerError, isNotFound } from './docker-cli.ts';
 import { FORWARDER_FAILED, forwarderArgv, INIT_SCRIPT, READY_LINE, READY_MARK } from './forwarder.ts';
 import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, StartedGuest } from './types.ts';
@@ -84,7 +84,7 @@ export class DockerBackend implements Backend {
       ...labelArgs(spec.labels),
       ...envArgs(spec.env),
       '--mount', `type=bind,src=${spec.doors.hostDir},dst=${GUEST_DOORS_DIR},readonly`,
-      ...spec.mounts.flatMap((m) => ['--mount', `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`]),
+      ...spec.mounts.flatMap((m) => ['--mount', mountArg(m)]),
       spec.image,
       'sh', '-c', INIT_SCRIPT, 'bottle-init', spec.provision?.script ?? '',
       ...forwarderArgv({ doorsDir: GUEST_DOORS_DIR, lifeline: spec.doors.lifeline, forwards: spec.doors.forwards }),
@@ -239,6 +239,12 @@ export class DockerBackend implements Backend {
     for (const n of found.networks) await this.#removeNetwork(n).catch((e) => errors.push(e));
     if (errors.length) throw new AggregateError(errors, `could not remove all of bottle ${slug}`);
   }
+}
+
+/** `--mount` for a planned mount; a volume is anonymous (removed with the container: `rm --volumes`) and starts empty. */
+export function mountArg(m: Mount): string {
+  if (m.kind === 'volume') return `type=volume,dst=${m.guestPath},volume-nocopy`;
+  return `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`;
 }
 
 function noPerl(image: string): BottleError {

@@ -2,11 +2,14 @@
 // upward (or --config FILE), then the zod schema. Every failure is a CONFIG
 // BottleError naming the file and the field path.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import module from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import type { z } from 'zod';
-import { configError } from '../errors.ts';
+import { BottleError, configError, isBottleError } from '../errors.ts';
+import { stateRoot } from '../state.ts';
+import { agentWritableChange, readWritableSpans, type WritableSpan } from '../writable-mounts.ts';
 import { createConfigSchema, type ResolvedConfig, type SchemaExtensions } from './schema.ts';
 
 /** The names looked for in each directory, in this order; the first found wins. */
@@ -49,6 +52,8 @@ export interface LoadOptions {
   /** --config FILE */
   file?: string;
   extensions?: SchemaExtensions;
+  /** Where bottles note the host dirs they could write (default: the state root). */
+  stateRoot?: string;
 }
 
 export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
@@ -64,16 +69,45 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   }
   if (!file) return validate(DEFAULT_CONFIG, '(built-in default)', undefined, opts);
   const shown = display(opts.cwd, file);
+  // Nothing a bottle's agent could have written is run or trusted here:
+  // neither the file nor any module it imports (checked as each one loads).
+  const spans = readWritableSpans(opts.stateRoot ?? stateRoot());
+  refuseAgentWritten(file, opts.cwd, spans);
   let found: { config: unknown; isEmpty?: boolean } | null;
+  const watch = spans.length && typeof module.registerHooks === 'function'
+    ? module.registerHooks({
+        load(url, context, next) {
+          if (url.startsWith('file:')) refuseAgentWritten(fileURLToPath(url), opts.cwd, spans);
+          return next(url, context);
+        },
+      })
+    : undefined;
   try {
     found = await explorer.load(file);
   } catch (e) {
+    if (isBottleError(e)) throw e;
     throw configError(shown, '', `cannot be loaded: ${describeLoadError(e, file)}`, 'fix the error in the file; `bottle plan` checks it without starting anything');
+  } finally {
+    watch?.deregister();
   }
   if (!found || found.isEmpty || found.config === undefined || found.config === null) {
     throw configError(shown, '', 'the file is empty or exports nothing', 'export a config: `export default defineConfig({ agents: {...}, bottles: {...} })`');
   }
   return validate(found.config, shown, file, opts);
+}
+
+/** A CONFIG error when `file` was changed while a bottle could write it (see core/writable-mounts.ts). */
+function refuseAgentWritten(file: string, cwd: string, spans: readonly WritableSpan[]): void {
+  const span = agentWritableChange(file, spans);
+  if (!span) return;
+  const shown = display(cwd, file);
+  const when = span.to === undefined ? 'is running, or was not cleaned up' : `ran from ${new Date(span.from).toISOString()} to ${new Date(span.to).toISOString()}`;
+  throw new BottleError(`${shown}: changed while bottle ${span.slug} had ${span.dir} mounted read-write (that bottle ${when}); its agent could have written it, and bottle will not run or trust it`, {
+    code: 'CONFIG',
+    hint: span.to === undefined
+      ? `wait for that bottle to end, or end it (\`bottle down ${span.slug}\`, or \`bottle gc\` if it crashed); then read the file`
+      : `read it; if it is yours, \`touch ${shown}\` and run bottle again`,
+  });
 }
 
 /**
