@@ -4,6 +4,10 @@
 // collapses into those lines; elsewhere (CI, a pipe) only the lines are
 // written. No colour is ever used (NO_COLOR holds trivially).
 import type { Bus, StepEvent } from '../core/bus.ts';
+import { sanitize } from '../plugins/supervise/sanitize.ts';
+
+/** Messages can carry text from the guest (a failing command's output): nothing in them may act on the terminal. */
+const show = (text: string) => sanitize(text, { maxLength: 4000 });
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
@@ -58,21 +62,21 @@ export function attachProgress(bus: Bus, opts: ProgressOptions = {}): () => void
     clear();
     if (e.state === 'done' && (e.durationMs ?? 0) < WORK_MS) return;
     const took = e.durationMs === undefined ? '' : ` (${formatDuration(e.durationMs)})`;
-    out.write(e.state === 'done' ? `✓ ${e.title}${took}\n` : `✗ ${e.title}${took}${e.error ? `: ${e.error}` : ''}\n`);
+    out.write(e.state === 'done' ? `✓ ${e.title}${took}\n` : `✗ ${show(e.title)}${took}${e.error ? `: ${show(e.error)}` : ''}\n`);
   };
   const onLog = (e: { message: string }) => {
     if (opts.quiet) return;
     // Long steps (an image build) report lines: shown beside the spinner, or as lines in CI.
     if (tty && active) {
-      note = e.message.trim();
+      note = show(e.message).trim();
       draw();
     } else {
-      out.write(`  ${e.message}\n`);
+      out.write(`  ${show(e.message)}\n`);
     }
   };
   const onWarn = (e: { message: string; plugin?: string }) => {
     clear();
-    out.write(`warning: ${e.plugin ? `[${e.plugin}] ` : ''}${e.message}\n`);
+    out.write(`warning: ${e.plugin ? `[${show(e.plugin)}] ` : ''}${show(e.message)}\n`);
     if (active && tty) draw();
   };
   bus.on('step', onStep);

@@ -4,6 +4,7 @@
 import { BottleError } from '../../core/errors.ts';
 import { stateRoot } from '../../core/state.ts';
 import { answerRequest, listPending, SuperviseError, watchPending, type PendingView } from '../../plugins/supervise/queue.ts';
+import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
 
 function render(list: PendingView[]): string {
   if (!list.length) return 'no pending requests\n';
@@ -12,7 +13,7 @@ function render(list: PendingView[]): string {
 
 export async function approvalsCommand(opts: { json?: boolean; watch?: boolean }): Promise<number> {
   const root = stateRoot();
-  const show = (list: PendingView[]) => process.stdout.write(opts.json ? JSON.stringify(list) + '\n' : render(list));
+  const show = (list: PendingView[]) => process.stdout.write(opts.json ? safeJson(list) + '\n' : render(list));
   show(listPending(root));
   if (!opts.watch) return 0;
   // Follow until interrupted: every change prints the list again.
@@ -34,12 +35,14 @@ export async function approvalsCommand(opts: { json?: boolean; watch?: boolean }
 export async function answerCommand(id: string, approved: boolean, opts: { reason?: string }): Promise<number> {
   try {
     const r = answerRequest(stateRoot(), id, { approved, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
-    process.stdout.write(`${approved ? 'approved' : 'denied'} ${r.id} (${r.kind} ${r.subject}) for bottle ${r.slug}\n`);
+    // Every field but the verb may be the agent's text.
+    const one = (v: unknown) => sanitize(v, { singleLine: true, maxLength: 200 });
+    process.stdout.write(`${approved ? 'approved' : 'denied'} ${one(r.id)} (${one(r.kind)} ${one(r.subject)}) for bottle ${one(r.slug)}\n`);
     return 0;
   } catch (e) {
     if (e instanceof SuperviseError) {
       const usage = e.code === 'BAD_ID' || e.code === 'NOT_FOUND';
-      throw new BottleError(e.message, { code: usage ? 'USAGE' : 'INTERNAL', hint: '`bottle approvals` lists the pending requests' });
+      throw new BottleError(sanitize(e.message, { maxLength: 500 }), { code: usage ? 'USAGE' : 'INTERNAL', hint: '`bottle approvals` lists the pending requests' });
     }
     throw e;
   }

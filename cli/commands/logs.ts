@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BottleError } from '../../core/errors.ts';
 import { auditLogPath, bottlesDir, logsDir, stateRoot } from '../../core/state.ts';
-import { sanitize } from '../../plugins/supervise/sanitize.ts';
+import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
 
 interface Found {
   slug: string;
@@ -57,7 +57,7 @@ function print(line: string, json: boolean): void {
   } catch {
     return; // a torn last line while the bottle writes it: skipped
   }
-  process.stdout.write(json ? `${JSON.stringify(rec)}\n` : `${formatRecord(rec)}\n`);
+  process.stdout.write(json ? `${safeJson(rec)}\n` : `${formatRecord(rec)}\n`);
 }
 
 export async function logsCommand(slug: string | undefined, opts: { json?: boolean; follow?: boolean }, signal?: AbortSignal): Promise<number> {

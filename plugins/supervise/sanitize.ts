@@ -92,3 +92,20 @@ export function isSafeText(text: string): boolean {
   for (const ch of text) if (escapeCodePoint(ch, false) !== ch) return false;
   return true;
 }
+
+/**
+ * JSON for a terminal: `JSON.stringify`, with every code point `sanitize`
+ * would escape (C1 controls, bidi and other format characters, separators,
+ * ...) written as `\uXXXX` escapes, which JSON.stringify leaves raw. The
+ * document means the same to a parser; nothing in it acts on a terminal.
+ */
+export function safeJson(value: unknown, space?: number): string {
+  const json = JSON.stringify(value, null, space) ?? 'null';
+  let out = '';
+  for (const ch of json) {
+    const cp = ch.codePointAt(0)!;
+    if (cp < 0x7f || (cp > 0x9f && !UNSAFE.test(ch))) out += ch;
+    else for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  }
+  return out;
+}

@@ -66,3 +66,31 @@ describe('bottle approvals / approve / deny', () => {
     queue.close();
   });
 });
+
+describe('agent text never reaches the terminal raw', () => {
+  // An OSC window title, a screen clear, colours, a C1 CSI, a bidi override and a zero-width space.
+  const hostile = 'pypi.org\u001b]0;pwned\u0007\u001b[2J\u001b[31mred\u009b1m\u202egnp.exe\u200b';
+  const raw = /[\u001b\u0007\u009b\u202e\u200b]/;
+
+  it('approve, deny and approvals --json show it neutralised', async () => {
+    const { root, queue } = bottleState('demo-esc01');
+    const a = queue.createRequest({ kind: 'egress', subject: hostile, reason: hostile, timeoutMs: 60_000 });
+    const b = queue.createRequest({ kind: 'egress', subject: hostile, reason: hostile, timeoutMs: 60_000 });
+    const answered = [queue.waitForAnswer(a.id), queue.waitForAnswer(b.id)];
+    const list = await cli(root, 'approvals', '--json');
+    expect(list.stdout).not.toMatch(raw);
+    // Still the same data to a parser.
+    expect(JSON.stringify(JSON.parse(list.stdout))).toBeTruthy();
+    expect((await cli(root, 'approvals')).stdout).not.toMatch(raw);
+    const approved = await cli(root, 'approve', a.id);
+    expect(approved.exitCode).toBe(0);
+    expect(approved.stdout).toContain(`approved ${a.id}`);
+    expect(approved.stdout).toContain('␛]0;pwned');
+    expect(approved.stdout).not.toMatch(raw);
+    const denied = await cli(root, 'deny', b.id, '--reason', 'no');
+    expect(denied.exitCode).toBe(0);
+    expect(denied.stdout).not.toMatch(raw);
+    await Promise.all(answered);
+    queue.close();
+  });
+});
