@@ -6,12 +6,46 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 const STAR = 0x2a;
 
-/** The byte strings to mask for an injected header value: the value, and the token after a scheme word (`Bearer x` → `x`). */
+/**
+ * The byte strings to mask for an injected header value: the value, the
+ * token after a scheme word (`Bearer x` → `x`), and each of those as an
+ * upstream could echo it encoded (encodedForms).
+ */
 export function secretsOf(value: string): Buffer[] {
-  const out = [Buffer.from(value, 'latin1')];
+  const plain = [value];
   const space = value.indexOf(' ');
-  if (space > 0 && value.length - space - 1 >= 8) out.push(Buffer.from(value.slice(space + 1), 'latin1'));
-  return out;
+  if (space > 0 && value.length - space - 1 >= 8) plain.push(value.slice(space + 1));
+  const out = new Map<string, Buffer>();
+  for (const p of plain) for (const f of [p, ...encodedForms(p)]) if (f.length >= MIN_FORM) out.set(f, Buffer.from(f, 'latin1'));
+  // Longest first: a longer form masked first leaves nothing of it for a shorter one to half-match.
+  return [...out.values()].sort((a, b) => b.length - a.length);
+}
+
+/** Encoded forms shorter than this are not masked (they would match ordinary text). */
+const MIN_FORM = 12;
+
+/**
+ * How `secret` reads when the text around it was base64 (standard or
+ * url-safe), hex (either case) or percent-encoded. Base64 has no fixed
+ * boundaries: the secret can start at any of three offsets within a 3-byte
+ * group, so each of the three cuts is encoded, keeping only the whole groups
+ * (what the text before and after cannot change). Up to two bytes at each end
+ * stay visible; the rest cannot be read back.
+ */
+export function encodedForms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'latin1');
+  const forms = new Set<string>([bytes.toString('hex'), bytes.toString('hex').toUpperCase()]);
+  for (let offset = 0; offset < 3; offset++) {
+    const whole = bytes.subarray(offset, offset + Math.floor((bytes.length - offset) / 3) * 3);
+    forms.add(whole.toString('base64'));
+    forms.add(whole.toString('base64url'));
+  }
+  forms.add(encodeURIComponent(secret));
+  const every = [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  forms.add(every);
+  forms.add(every.toUpperCase());
+  forms.delete(secret);
+  return [...forms];
 }
 
 /** Overwrites every occurrence of each secret in `buf`, in place. */
