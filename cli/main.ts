@@ -75,6 +75,13 @@ function program(setCode: (n: number) => void): Command {
     .option('--reason <text>', 'why (shown to the agent)')
     .action(async (id: string, o) => setCode(await (await import('./commands/approvals.ts')).answerCommand(id, false, o)));
 
+  withAgent(withConfig(p.command('selftest')))
+    .description('start a bottle with your config and try, from inside it, to get out the ways an attacker would; exit 0 only when every attempt is refused')
+    .option('--json', 'machine-readable result on stdout')
+    .option('-q, --quiet', 'no progress output')
+    .addHelpText('after', '\nEach attempt gets one line: refused, GOT THROUGH, UNJUDGED (could not tell) or skipped (with the reason,\ne.g. no git gate configured). Attempts: TCP/UDP/ICMP/DNS to every address of this host and to never-routed\naddresses; the guest\'s interfaces and Unix sockets; through the egress proxy an unlisted host, IP-literal\nspellings of loopback and host addresses, domain fronting; the real credentials in the guest\'s env, /proc and\nfiles; forbidden pushes through the git gate; self-approval through supervise. Every attempt is audited\n(bottle logs SLUG). Exit: 0 all refused, 1 something got through or could not be judged, 2 bad config or usage.\nSee docs/selftest.md.\n\nExamples:\n  bottle selftest\n  bottle selftest -a reviewer --json')
+    .action(async (o) => setCode(await (await import('./commands/selftest.ts')).selftestCommand(o)));
+
   withConfig(p.command('doctor'))
     .description('check Node, the Docker engine, the agent image and the state dir; say what to do about each')
     .action(async (o) => setCode(await (await import('./commands/doctor.ts')).doctorCommand(o)));

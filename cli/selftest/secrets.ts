@@ -109,7 +109,7 @@ export class DumpScanner {
   pieces = 0;
   bytes = 0;
   skipped = 0;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   #secrets: readonly Secret[];
 
   constructor(secrets: readonly Secret[]) {

@@ -55,6 +55,8 @@ export function judgeEcho(r: ProbeResult | undefined): { verdict: Verdict; detai
   if (r.outcome === 'noreply') return { verdict: 'refused', detail: r.detail };
   if (r.outcome === 'nosocket') return { verdict: 'refused', detail: `the agent cannot even open one: ${r.detail}` };
   if (r.outcome === 'error' && NO_ROUTE.test(r.detail)) return { verdict: 'refused', detail: r.detail };
+  // A scoped link-local address names an interface the guest does not have.
+  if (r.outcome === 'error' && /^getaddrinfo/.test(r.detail)) return { verdict: 'refused', detail: r.detail };
   return { verdict: 'inconclusive', detail: `${r.outcome}: ${r.detail}` };
 }
 
