@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { BottleError, configError, isBottleError } from '../errors.ts';
 import { stateRoot } from '../state.ts';
 import { agentWritableChange, readWritableSpans, type WritableSpan } from '../writable-mounts.ts';
+import { findDuplicateKey } from './duplicate-keys.ts';
 import { createConfigSchema, type ResolvedConfig, type SchemaExtensions } from './schema.ts';
 
 /** The names looked for in each directory, in this order; the first found wins. */
@@ -73,6 +74,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   // neither the file nor any module it imports (checked as each one loads).
   const spans = readWritableSpans(opts.stateRoot ?? stateRoot());
   refuseAgentWritten(file, opts.cwd, spans);
+  refuseDuplicateKeys(file, shown);
   let found: { config: unknown; isEmpty?: boolean } | null;
   const watch = spans.length && typeof module.registerHooks === 'function'
     ? module.registerHooks({
@@ -94,6 +96,23 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
     throw configError(shown, '', 'the file is empty or exports nothing', 'export a config: `export default defineConfig({ agents: {...}, bottles: {...} })`');
   }
   return validate(found.config, shown, file, opts);
+}
+
+/** A JSON config (or package.json's "bottle") with a key twice: JSON.parse would keep the last without a word. */
+function refuseDuplicateKeys(file: string, shown: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+    JSON.parse(text);
+  } catch {
+    return; // not JSON: YAML's parser refuses duplicate keys itself, and code is code
+  }
+  const dup = findDuplicateKey(text);
+  if (!dup) return;
+  const inPackage = path.basename(file) === 'package.json';
+  if (inPackage && dup.path[0] !== 'bottle') return;
+  const at = formatPath(inPackage ? dup.path.slice(1) : dup.path);
+  throw configError(shown, at, `line ${dup.line}, column ${dup.column}: the key "${dup.key}" appears twice${at ? '' : ' at the top level'}; only the last would count`, 'keep one of them (merge their values)');
 }
 
 /** A CONFIG error when `file` was changed while a bottle could write it (see core/writable-mounts.ts). */

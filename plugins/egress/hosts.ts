@@ -26,11 +26,14 @@
 // - `*.example.com` matches any name with at least one more label
 //   (`a.example.com`, `a.b.example.com`) and never `example.com` itself; add
 //   `example.com` as well to allow the apex. `*` only as the whole first
-//   label; `*` alone and one-label suffixes (`*.com`) are refused. Multi-
-//   label public suffixes (`*.co.uk`) are NOT detected: there is no public
-//   suffix list here, so that is the config author's responsibility.
+//   label; `*` alone and one-label suffixes (`*.com`) are refused. What users
+//   write (the config, an approval) is checked further (refuseRiskyPattern):
+//   no wildcard over a public suffix (`*.co.uk`, `*.github.io`: the public
+//   suffix list, through tldts), no name or address of this machine, a
+//   private network or a metadata service.
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
+import { parse as parseDomain } from 'tldts';
 import type { HostPolicy } from './types.ts';
 
 /** Longer raw inputs are refused before any parsing (a DNS name is at most 253 octets). */
@@ -149,6 +152,35 @@ export function validatePattern(pattern: string): string {
     throw new Error(`egress pattern ${shown} is not a valid host name or IP address`);
   }
   return canonical;
+}
+
+/**
+ * Refuses a (canonical) pattern that is valid but gives away more than it
+ * says: a wildcard over a public suffix, or a name or address of this
+ * machine, a private network or a metadata service. For what users write
+ * (the config, an approval), not for the matcher itself.
+ */
+export function refuseRiskyPattern(pattern: string): void {
+  const shown = JSON.stringify(pattern);
+  if (pattern.startsWith('*.')) {
+    const canonical = pattern.slice(2);
+    // `*.co.uk` is every British company; `*.github.io` or `*.workers.dev`
+    // every stranger's site there (the list's private section: suffixes
+    // under which anyone can get a name, and run a server that takes data).
+    if (parseDomain(canonical, { allowPrivateDomains: true }).publicSuffix === canonical) {
+      throw new Error(`egress pattern ${shown}: "${canonical}" is a public suffix (anyone can have a name under it), so this would allow sites of every owner; list the exact hosts you need`);
+    }
+    return;
+  }
+  const canonical = pattern;
+  if (isLocalName(canonical) || (isIpLiteral(canonical) && isForbiddenAddress(canonical))) {
+    throw new Error(`egress pattern ${shown} is this machine, a private network or a cloud metadata address: the proxy never dials those for the guest; to reach a service of yours, give a route an \`upstream\` (e.g. { host: 'svc.internal.test', upstream: 'http://127.0.0.1:8080' })`);
+  }
+}
+
+/** Names that mean this machine or a cloud's metadata service, whatever DNS says. */
+function isLocalName(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || host === 'localhost.localdomain' || host === 'metadata.google.internal' || host === 'metadata';
 }
 
 /** The hosts the guest may reach: exact hosts and `*.` wildcards, matched on whole labels. */

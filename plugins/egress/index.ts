@@ -8,7 +8,7 @@ import type { Door } from '../../core/doors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import type { CaPlugin } from '../ca/index.ts';
 import { DEFAULT_MAX_BODY_BYTES, type EgressConfig, type InjectConfig } from './config.ts';
-import { Allowlist, canonicalHost, isForbiddenAddress, validatePattern } from './hosts.ts';
+import { Allowlist, canonicalHost, isForbiddenAddress, refuseRiskyPattern, validatePattern } from './hosts.ts';
 import type { Authority, Route } from './types.ts';
 
 export { egressShape } from './config.ts';
@@ -78,6 +78,7 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
     },
     allowHost(pattern) {
       if (!policy) throw new Error('this bottle has no egress proxy running: nothing can be allowed');
+      refuseRiskyPattern(validatePattern(pattern));
       policy.add(pattern);
     },
     status() {
@@ -105,11 +106,18 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         enabled = true;
         const at = `bottles.${draft.bottle}.egress`;
         allow = cfg.allow.map((p, i) => {
+          let canonical: string;
           try {
-            return validatePattern(p);
+            canonical = validatePattern(p);
           } catch (e) {
             throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message, 'use an exact host or `*.example.com`');
           }
+          try {
+            refuseRiskyPattern(canonical);
+          } catch (e) {
+            throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message);
+          }
+          return canonical;
         });
         // The user's routes, then what plugins contributed: merged per host, the user's settings winning.
         const wanted: Array<{ host: string; upstream?: string; inject?: InjectConfig | false; dlp?: 'block' | 'redact'; at: string }> = cfg.routes.map((r, i) => ({ ...r, at: `${at}.routes[${i}]` }));

@@ -71,6 +71,21 @@ export function deny(ctx: ProxyContext, req: http.IncomingMessage, res: http.Ser
   reply(req, res, 403, text);
 }
 
+/**
+ * Methods whose answer is the request itself (TRACE, and IIS's TRACK): never
+ * forwarded, whatever the host. An upstream's echo would carry the injected
+ * credential back, and nothing an agent needs uses them.
+ */
+export const ECHO_METHODS: ReadonlySet<string> = new Set(['TRACE', 'TRACK']);
+
+/** A request with an echo method: 405, audited. */
+export function refuseMethod(ctx: ProxyContext, req: http.IncomingMessage, res: http.ServerResponse, host: string, path: string): void {
+  ctx.stats.denied++;
+  ctx.audit({ type: 'egress.deny', host, method: req.method, path: pathOnly(path), reason: 'method not allowed', status: 405 });
+  if (!res.headersSent) res.setHeader('allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  reply(req, res, 405, `claude-bottle: ${req.method} is not allowed through the egress proxy (its answer echoes the request)`);
+}
+
 /** A CONNECT refused by policy, answered on the raw socket. */
 export function denyConnect(ctx: ProxyContext, socket: Duplex, host: string, reason: string, text: string): void {
   ctx.stats.denied++;

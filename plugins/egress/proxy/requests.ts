@@ -6,7 +6,7 @@ import { admitPlain } from './admission.ts';
 import type { ProxyContext } from './context.ts';
 import { forward } from './forward.ts';
 import { hostMatches } from './headers.ts';
-import { badRequest, deny, internalError, refuseDlp, reply } from './refusals.ts';
+import { badRequest, deny, ECHO_METHODS, internalError, refuseDlp, refuseMethod, reply } from './refusals.ts';
 import { pathOnly, tunnelPath } from './target.ts';
 
 const noop = () => {};
@@ -19,6 +19,7 @@ export function onPlainRequest(ctx: ProxyContext, req: http.IncomingMessage, res
   if (a.verdict === 'bad') return badRequest(ctx, req, res, a.text);
   const t = a.target;
   if (a.verdict === 'deny') return deny(ctx, req, res, t.host, method, t.path, a.reason, a.text);
+  if (ECHO_METHODS.has(method.toUpperCase())) return refuseMethod(ctx, req, res, t.host, t.path);
   const o = ctx.origin(t.host, t.port, false);
   const f = ctx.hostFinding(t.host);
   if (f) return refuseDlp(ctx, req, res, o, t.path, f);
@@ -40,5 +41,6 @@ export function onTunnelRequest(ctx: ProxyContext, req: http.IncomingMessage, re
     ctx.audit({ type: 'egress.deny', host: o.host, method: req.method, path: pathOnly(path), reason: 'Host header does not match the CONNECT host', status: 421 });
     return reply(req, res, 421, `claude-bottle: this tunnel goes to "${o.host}"; its requests must name that host in Host`);
   }
+  if (ECHO_METHODS.has((req.method ?? '').toUpperCase())) return refuseMethod(ctx, req, res, o.host, path);
   forward(ctx, req, res, o, path).catch((err) => internalError(ctx, req, res, o.host, path, err));
 }
