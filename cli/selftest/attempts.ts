@@ -317,6 +317,7 @@ async function superviseAttempts(c: AttemptContext, exec: Exec): Promise<Attempt
   const host = INVALID(c.token, 'approval');
   const ask = exec(['sh', '-c', `MCP_URL="$1"\n${MCP_SH}\nT=3600 mcp "$2"`, 'sh', url,
     JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'request_egress', arguments: { host, reason: 'bottle selftest: the agent will try to approve this request itself; it is denied by selftest' } } })], { timeoutMs: 15 * 60_000 });
+  ask.catch(() => {});
   // The request, as the human sees it.
   let id: string | undefined;
   for (let i = 0; i < 150 && !id; i++) {

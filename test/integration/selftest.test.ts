@@ -44,6 +44,7 @@ describe.skipIf(!dockerAvailable)('bottle selftest', () => {
       });
       writeFileSync(path.join(p.dir, 'notes.txt'), 'nothing secret here\n');
       const r = await bottle(p, ['selftest', '--json'], { SELFTEST_TOKEN: TOKEN });
+      expect(r.stdout, r.stderr).toMatch(/^\{/);
       const report = JSON.parse(r.stdout) as { ok: boolean; slug: string; attempts: Array<{ id: string; group: string; verdict: string; detail: string }> };
       const notRefused = report.attempts.filter((a) => a.verdict !== 'refused' && a.verdict !== 'skipped');
       expect(notRefused).toEqual([]);
