@@ -107,22 +107,35 @@ export function judgeBody(read: ReadBody, contentEncoding: string | undefined, l
   if (!redact || plain !== read.body || read.more) return { verdict: 'finding', finding };
   const body = Buffer.from(read.body);
   const redacted: string[] = [];
-  for (let i = 0; finding; i++) {
-    if (!finding.range || i >= MAX_REDACTIONS) return { verdict: 'finding', finding };
+  finding = redactAll(body, finding, scan, redacted);
+  if (finding) return { verdict: 'finding', finding };
+  // A JSON body must still be JSON: a redaction that broke it would break every later request of the session.
+  if (isJson(read.body) && !isJson(body)) return { verdict: 'finding', finding: { rule: redacted[0]!, where: 'body', layer: 'raw' } };
+  return { verdict: 'forward', body, rest: false, redacted };
+}
+
+/**
+ * Replaces `finding` in `body` (in place) by its marker, rescans, and so on
+ * until the body is clean: undefined then, with each rule replaced appended
+ * to `redacted`; or the finding that cannot be replaced (not in the raw
+ * layer, nothing left to replace, or more than MAX_REDACTIONS in `redacted`).
+ */
+export function redactAll(body: Buffer, first: DlpFinding, scan: BodyScan, redacted: string[]): DlpFinding | undefined {
+  let finding: DlpFinding | undefined = first;
+  while (finding) {
+    if (!finding.range || redacted.length >= MAX_REDACTIONS) return finding;
     const [s, end] = finding.range;
     // A match may run past the end of the JSON string it sits in (a connection
     // string rule takes up to 500 non-blank characters): the marker stops at
     // the first quote or backslash, so the document around it stays whole.
     let e = s;
     while (e < end && body[e] !== 0x22 && body[e] !== 0x5c) e++;
-    if (e === s) return { verdict: 'finding', finding };
+    if (e === s) return finding;
     body.write(redactionMarker(finding.rule, e - s), s, 'latin1');
     redacted.push(finding.rule);
     finding = scan(body);
   }
-  // A JSON body must still be JSON: a redaction that broke it would break every later request of the session.
-  if (isJson(read.body) && !isJson(body)) return { verdict: 'finding', finding: { rule: redacted[0]!, where: 'body', layer: 'raw' } };
-  return { verdict: 'forward', body, rest: false, redacted };
+  return undefined;
 }
 
 function isJson(b: Buffer): boolean {
@@ -135,7 +148,7 @@ function isJson(b: Buffer): boolean {
 }
 
 /** More findings than this in one body: refused instead (a body of secrets is not a conversation). */
-const MAX_REDACTIONS = 64;
+export const MAX_REDACTIONS = 64;
 
 /**
  * What replaces a secret: the same length (offsets and Content-Length stay

@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { safeSink } from '../../../core/doors.ts';
 import type { DlpFinding, DlpScanner, EgressAudit, Route } from '../types.ts';
+import { Budget } from './budget.ts';
 import { RouteCredentials } from './credentials.ts';
 import { type Agents, createAgents, type Dest, forbiddenCheck, namedDest, upstreamDest } from './dial.ts';
 import { secretsOf } from './mask.ts';
@@ -20,7 +21,7 @@ export interface Origin {
   secrets: Buffer[] | undefined;
 }
 
-export type Counters = Omit<ProxyStats, 'openSockets'>;
+export type Counters = Omit<ProxyStats, 'openSockets' | 'bodyBytesLeased' | 'bodiesWaiting'>;
 
 export interface ProxyContext {
   readonly opts: ProxyOptions;
@@ -31,6 +32,8 @@ export interface ProxyContext {
   readonly routes: ReadonlyMap<string, Route>;
   readonly credentials: RouteCredentials;
   readonly agents: Agents;
+  /** The bytes request bodies may hold in the proxy, all connections together. */
+  readonly budget: Budget;
   /** Client and tunnel sockets open now: counted by stats, destroyed by close. */
   readonly live: Set<Duplex>;
   /** Intercepted TLS sockets and the CONNECT they belong to. */
@@ -82,6 +85,7 @@ export function createContext(opts: ProxyOptions): ProxyContext {
     routes,
     credentials,
     agents,
+    budget: new Budget(settings.memory.budget),
     live,
     tunnels: new WeakMap<object, Origin>(),
     track(s) {

@@ -6,11 +6,13 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { bodyScan, declaredOversize, decoderFor, judgeBody, type ReadBody, readBody } from './body.ts';
+import type { Lease } from './budget.ts';
 import type { Origin, ProxyContext } from './context.ts';
 import { credentialFinding } from './credentials.ts';
 import { headerScan, requestHead, responseHead, upstreamHeaders, withoutContentLength } from './headers.ts';
 import { MaskStream } from './mask.ts';
-import { badRequest, deny, errorCode, forbiddenText, refuseDlp, refuseOversize, upstreamFailed } from './refusals.ts';
+import { badRequest, deny, errorCode, forbiddenText, internalError, refuseDlp, refuseOversize, upstreamFailed } from './refusals.ts';
+import { type BodyFilter, CompressedFilter, DECODER_LAG, decoderHold, type FilterResult, PlainFilter } from './stream-scan.ts';
 import { pathOnly } from './target.ts';
 
 /** A checked request on its way upstream. */
@@ -26,7 +28,16 @@ interface Exchange {
   body: Buffer | undefined;
   /** (The rest of) the client's body is streamed after `body`. */
   rest: boolean;
+  /** The body is scanned as it streams, through this (after `body`, when set: what was read before). */
+  filter?: BodyFilter;
+  /** The memory this request's body holds, given back once the body is sent or dropped. */
+  lease?: Lease;
+  /** The proxy stopped the upstream request itself (a finding mid-body): its error is not an upstream failure. */
+  halted?: boolean;
 }
+
+/** More than one chunk of a socket read (64 KiB) may sit past a read limit. */
+const CHUNK_SLACK = 64 * 1024;
 
 const noop = () => {};
 
@@ -48,28 +59,107 @@ export async function forward(ctx: ProxyContext, req: http.IncomingMessage, res:
   let body: Buffer | undefined;
   let rest = hasBody; // stream (the rest of) the client's body
   // With DLP off a body is never buffered: it streams straight through.
-  if (scanner && hasBody) {
-    const limits = ctx.settings;
-    if (declaredOversize(head.contentLength, limits)) return refuseOversize(ctx, req, res, o, path);
-    let read: ReadBody;
-    try {
-      read = await readBody(req, limits.maxBody);
-    } catch {
-      res.destroy();
-      return;
-    }
-    const v = judgeBody(read, req.headers['content-encoding'], limits, bodyScan(scanner, ctx.credentials, o.host), o.route?.dlp === 'redact');
-    if (v.verdict === 'oversize') return refuseOversize(ctx, req, res, o, path);
-    if (v.verdict === 'finding') return refuseDlp(ctx, req, res, o, path, v.finding);
-    body = v.body;
-    rest = v.rest;
-    // The request goes on with each secret replaced by a marker naming its rule; the trail says so (never the secret).
-    for (const rule of new Set(v.redacted ?? [])) ctx.audit({ type: 'egress.redact', host: o.host, method, path: pathOnly(path), rule, reason: `${v.redacted!.filter((r) => r === rule).length} replaced in the body` });
+  if (!scanner || !hasBody) {
+    const headers = upstreamHeaders(head, { hostHeader: o.dest.hostHeader, inject: o.route?.inject, method, body, rest });
+    return dispatch(ctx, { req, res, o, method, path, headers, body, rest }, false);
   }
+  const limits = ctx.settings;
+  const mem = limits.memory;
+  if (declaredOversize(head.contentLength, limits)) return refuseOversize(ctx, req, res, o, path);
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  const compressed = encoding !== undefined && encoding !== '' && encoding !== 'identity';
+  if (compressed && !DECODABLE.has(encoding)) return refuseDlp(ctx, req, res, o, path, { rule: 'unscannable-encoding', where: 'body', layer: encoding });
+  const scan = bodyScan(scanner, ctx.credentials, o.host);
+  const redact = o.route?.dlp === 'redact';
 
-  const headers = upstreamHeaders(head, { hostHeader: o.dest.hostHeader, inject: o.route?.inject, method, body, rest });
-  dispatch(ctx, { req, res, o, method, path, headers, body, rest }, false);
+  // How the body is judged, and the memory that takes. An identity body up
+  // to `wholeBody` is read whole and judged as one piece, as always (a
+  // redaction then checks the JSON around it); a larger one, and every
+  // compressed one, is scanned as it streams, in windows.
+  const whole = Math.min(limits.maxBody, mem.wholeBody);
+  const declared = head.contentLength === undefined ? undefined : Number(head.contentLength);
+  const mayStream = limits.maxBody > mem.wholeBody;
+  const windows = 2 * (mem.window + mem.overlap) + 2 * CHUNK_SLACK;
+  let need: number;
+  let streamNow = false;
+  if (compressed) {
+    streamNow = true;
+    // The windows, the decoder, and the compressed chunks held until their text is cleared.
+    need = windows + decoderHold(encoding) + mem.window + mem.overlap + DECODER_LAG;
+  } else if (declared !== undefined && declared > whole && mayStream) {
+    streamNow = true;
+    need = windows;
+  } else if (declared !== undefined) need = Math.min(declared, whole) + CHUNK_SLACK;
+  else need = whole + CHUNK_SLACK + (mayStream ? mem.window + mem.overlap + CHUNK_SLACK : 0);
+
+  // Over the budget, the request waits without being read (the guest's
+  // socket fills and TCP holds it back), then gives up with 503.
+  const gone = new AbortController();
+  const onGone = () => gone.abort();
+  res.once('close', onGone);
+  const lease = await ctx.budget.acquire(need, mem.waitMs, gone.signal);
+  res.off('close', onGone);
+  if (!lease) return refuseBusy(ctx, req, res, o, method, path);
+  if (res.destroyed) return lease.release();
+  let handed = false;
+  try {
+    const filterLimits = { maxBody: limits.maxBody, oversize: limits.oversize, window: mem.window, overlap: mem.overlap, redact };
+    let filter: BodyFilter | undefined;
+    if (streamNow) filter = compressed ? new CompressedFilter(encoding, scan, filterLimits) : new PlainFilter(scan, filterLimits);
+    else {
+      let read: ReadBody;
+      try {
+        read = await readBody(req, whole);
+      } catch {
+        res.destroy();
+        return;
+      }
+      if (read.more && mayStream) {
+        // Longer than a whole body, and DLP scans further: the part read goes first through the stream's scan.
+        filter = new PlainFilter(scan, filterLimits);
+        body = read.body;
+      } else {
+        const v = judgeBody(read, encoding, limits, scan, redact);
+        if (v.verdict === 'oversize') return refuseOversize(ctx, req, res, o, path);
+        if (v.verdict === 'finding') return refuseDlp(ctx, req, res, o, path, v.finding);
+        body = v.body;
+        rest = v.rest;
+        auditRedactions(ctx, o, method, path, v.redacted);
+      }
+    }
+    const headers = upstreamHeaders(head, { hostHeader: o.dest.hostHeader, inject: o.route?.inject, method, body: filter ? undefined : body, rest: filter ? true : rest });
+    handed = true;
+    dispatch(ctx, { req, res, o, method, path, headers, body, rest: filter ? true : rest, filter, lease }, false);
+  } finally {
+    if (!handed) lease.release();
+  }
 }
+
+const DECODABLE = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/** The request goes on with each secret replaced by a marker naming its rule; the trail says so (never the secret). */
+function auditRedactions(ctx: ProxyContext, o: Origin, method: string, path: string, redacted: readonly string[] | undefined): void {
+  for (const rule of new Set(redacted ?? [])) ctx.audit({ type: 'egress.redact', host: o.host, method, path: pathOnly(path), rule, reason: `${redacted!.filter((r) => r === rule).length} replaced in the body` });
+}
+
+/** The memory budget is spent on other requests' bodies and did not free up in time: 503, try again. */
+function refuseBusy(ctx: ProxyContext, req: http.IncomingMessage, res: http.ServerResponse, o: Origin, method: string, path: string): void {
+  ctx.stats.errors++;
+  ctx.audit({ type: 'egress.error', host: o.host, method, path: pathOnly(path), reason: 'busy: the memory budget for request bodies is spent', status: 503 });
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const mib = Math.round(ctx.settings.memory.budget / (1024 * 1024));
+  const text = `claude-bottle: the egress proxy is busy: other requests' bodies being scanned for secrets fill its memory budget (${mib} MiB); retry in a moment\n`;
+  // The body was not read: the connection closes after the answer.
+  const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'retry-after': String(RETRY_AFTER_S) };
+  if (!req.complete) headers.connection = 'close';
+  res.writeHead(503, headers);
+  res.end(text);
+}
+
+const RETRY_AFTER_S = 2;
 
 /** Sends the request upstream; `retry` is the one second try of a request whose pooled socket had gone stale. */
 function dispatch(ctx: ProxyContext, x: Exchange, retry: boolean): void {
@@ -91,6 +181,12 @@ function dispatch(ctx: ProxyContext, x: Exchange, retry: boolean): void {
   if (d.servername) options.servername = d.servername;
   const up = d.secure ? https.request(options) : http.request(options);
   let answered = false;
+  if (x.lease) {
+    const release = x.lease.release;
+    up.once('finish', release);
+    up.once('close', release);
+    res.once('close', release);
+  }
   const onClientGone = () => {
     if (!res.writableFinished) up.destroy();
   };
@@ -111,6 +207,7 @@ function dispatch(ctx: ProxyContext, x: Exchange, retry: boolean): void {
   });
   up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })));
   up.on('error', (err) => {
+    if (x.halted) return;
     if (answered) {
       res.destroy();
       return;
@@ -134,13 +231,109 @@ function dispatch(ctx: ProxyContext, x: Exchange, retry: boolean): void {
     }
   });
 
-  if (body) {
+  if (x.filter) pumpBody(ctx, x, up, x.filter, body);
+  else if (body) {
     if (rest) {
       up.write(body);
       pipeBody(req, up);
     } else up.end(body);
   } else if (rest) pipeBody(req, up);
   else up.end();
+}
+
+/**
+ * Sends the body through `filter` as the guest sends it: each chunk in, what
+ * the filter clears out to the upstream, the guest read no faster than the
+ * upstream takes it. On a finding (or an oversize body) the upstream request
+ * is aborted, incomplete, and the guest gets the refusal it would have got
+ * for a body read whole; what the guest still sends is read and dropped.
+ */
+function pumpBody(ctx: ProxyContext, x: Exchange, up: http.ClientRequest, filter: BodyFilter, first: Buffer | undefined): void {
+  const { req, res, o, method, path } = x;
+  let stopped = false;
+  const onData = (c: Buffer) => {
+    req.pause();
+    step(c).catch(fail);
+  };
+  const onEnd = () => {
+    step(undefined).catch(fail);
+  };
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    filter.destroy();
+  };
+  const halt = () => {
+    stop();
+    x.halted = true;
+    up.destroy();
+    req.on('error', noop);
+    req.resume();
+  };
+  const fail = (err: unknown) => {
+    if (stopped) return;
+    halt();
+    internalError(ctx, req, res, o.host, path, err);
+  };
+  const send = async (r: FilterResult): Promise<boolean> => {
+    if (stopped) return false;
+    if ('refuse' in r) {
+      halt();
+      if (r.refuse === 'oversize') refuseOversize(ctx, req, res, o, path);
+      else refuseDlp(ctx, req, res, o, path, r.finding);
+      return false;
+    }
+    for (const b of r.out) {
+      if (!up.write(b)) await drained(up);
+      if (stopped) return false;
+    }
+    return true;
+  };
+  const step = async (chunk: Buffer | undefined) => {
+    if (stopped) return;
+    const r = chunk ? await filter.write(chunk) : await filter.end();
+    if (!(await send(r))) return;
+    if (chunk) {
+      req.resume();
+      return;
+    }
+    stop();
+    auditRedactions(ctx, o, method, path, filter.redacted);
+    up.end();
+  };
+  // The upstream failed or the client went away: nothing more to send.
+  up.once('close', stop);
+  req.on('error', () => {
+    stop();
+    up.destroy();
+  });
+  const start = () => {
+    if (stopped) return;
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.resume();
+  };
+  if (first) {
+    req.pause();
+    step(first).then(() => {
+      if (!stopped) start();
+    }, fail);
+  } else start();
+}
+
+/** Resolves when `up` takes more, or is gone. */
+function drained(up: http.ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      up.off('drain', done);
+      up.off('close', done);
+      resolve();
+    };
+    up.once('drain', done);
+    up.once('close', done);
+  });
 }
 
 function pipeBody(req: http.IncomingMessage, up: http.ClientRequest): void {

@@ -48,7 +48,42 @@ export interface ProxyOptions {
   bottle?: string;
   /** An extra CA trusted for upstream TLS, on top of the system roots. For tests. */
   upstreamCa?: string | Buffer;
+  /** The memory bounds of body scanning; defaults below (MEMORY_DEFAULTS). For tests and the bench. */
+  memory?: Partial<MemoryLimits>;
 }
+
+/**
+ * How much of the guest's request bodies the proxy holds at once. A body up
+ * to `wholeBody` bytes (identity-encoded) is read whole and judged as one
+ * piece (redaction with its JSON check included); a larger or compressed one
+ * is scanned as it streams, in windows of `window` fresh bytes plus the
+ * `overlap` before them, which is held back (not yet forwarded) until the
+ * next window has seen it. `budget` caps the bytes held for all requests
+ * together; a request that would go over it waits (its guest is not read) up
+ * to `waitMs`, then gets 503.
+ */
+export interface MemoryLimits {
+  wholeBody: number;
+  window: number;
+  overlap: number;
+  budget: number;
+  waitMs: number;
+}
+
+/**
+ * The overlap must be longer than any credential the rules can match, with
+ * the decoding layers around it: the longest rule reaches 10.2 KB past its
+ * anchor (a PEM private key) plus 4 KiB of window edge; two nested layers
+ * (base64 of hex of base64...) and UTF-16/32 multiply that by up to ~8: some
+ * 115 KB. A quarter of a MiB leaves room for more layers.
+ */
+export const MEMORY_DEFAULTS: Readonly<MemoryLimits> = {
+  wholeBody: 4 * 1024 * 1024,
+  window: 1024 * 1024,
+  overlap: 256 * 1024,
+  budget: 64 * 1024 * 1024,
+  waitMs: 30_000,
+};
 
 export interface ProxyStats {
   /** Client sockets open now (plain, CONNECT and intercepted TLS). */
@@ -67,6 +102,10 @@ export interface ProxyStats {
   tunnels: number;
   /** TLS interceptions completed. */
   intercepted: number;
+  /** Bytes of the memory budget that request bodies being scanned hold now. */
+  bodyBytesLeased: number;
+  /** Requests waiting for the memory budget. */
+  bodiesWaiting: number;
 }
 
 export interface EgressProxy {
@@ -91,6 +130,7 @@ export interface Settings {
   oversize: 'block' | 'pass';
   dlpOn: boolean;
   interceptAll: boolean;
+  memory: MemoryLimits;
   /** Where a refused host can be allowed, for the refusal's text. */
   hint: string;
 }
@@ -109,8 +149,19 @@ export function settingsOf(opts: ProxyOptions): Settings {
     oversize: opts.oversize,
     dlpOn: opts.scanner !== undefined,
     interceptAll: opts.interceptAll ?? false,
+    memory: memoryOf(opts.memory),
     hint: `bottles.${opts.bottle ?? '<name>'}.egress.allow in bottle.config.ts`,
   };
+}
+
+function memoryOf(over: Partial<MemoryLimits> | undefined): MemoryLimits {
+  const m = { ...MEMORY_DEFAULTS, ...over };
+  const window = Math.max(1, Math.floor(m.window));
+  const overlap = Math.max(0, Math.floor(m.overlap));
+  const wholeBody = Math.max(0, Math.floor(m.wholeBody));
+  // Every request must fit the budget on its own, or it would wait forever.
+  const budget = Math.max(Math.floor(m.budget), 1);
+  return { wholeBody, window, overlap, budget, waitMs: Math.max(0, m.waitMs) };
 }
 
 const HEADER_VALUE_OK = /^[\t\x20-\x7e\x80-\xff]*$/;

@@ -74,7 +74,7 @@ export async function startProxy(opts: ProxyOptions): Promise<EgressProxy> {
   let closing: Promise<void> | undefined;
   return {
     socketPath: opts.socketPath,
-    stats: () => ({ openSockets: ctx.live.size, ...ctx.stats }),
+    stats: () => ({ openSockets: ctx.live.size, ...ctx.stats, bodyBytesLeased: ctx.budget.used, bodiesWaiting: ctx.budget.waiting }),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
