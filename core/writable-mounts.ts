@@ -12,7 +12,7 @@
 // time (ctime: set by the kernel on every write, rename or chmod, and not
 // settable by the writer) falls inside such a span. `touch`ing a file after
 // reading it moves its ctime out of every span: that is how a user accepts it.
-import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const FILE = 'writable-mounts.jsonl';
@@ -78,25 +78,33 @@ export function readWritableSpans(root: string): WritableSpan[] {
   return spans;
 }
 
-/** The span in which `file` was last changed by a bottle that could write it, if any. */
+/**
+ * The span in which `file` was last changed by a bottle that could write it,
+ * if any. A symlink counts twice: the link (the agent could have made it
+ * point at any file of the host) and what it points to.
+ */
 export function agentWritableChange(file: string, spans: readonly WritableSpan[]): WritableSpan | undefined {
   if (spans.length === 0) return undefined;
-  let ctime: number;
-  let slack: number;
-  try {
-    const ns = statSync(file, { bigint: true }).ctimeNs;
-    ctime = Number(ns / 1_000_000n);
-    // Whole seconds: the filesystem keeps no finer time, so a change just before a start may read as during it.
-    slack = ns % 1_000_000_000n === 0n ? SLACK_MS : 0;
-  } catch {
-    return undefined;
-  }
   const abs = path.resolve(file);
-  return spans.find((s) => {
-    const rel = path.relative(s.dir, abs);
-    const inside = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-    return inside && ctime >= s.from - slack && (s.to === undefined || ctime <= s.to);
-  });
+  for (const follow of [false, true]) {
+    let ctime: number;
+    let slack: number;
+    try {
+      const ns = (follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true })).ctimeNs;
+      ctime = Number(ns / 1_000_000n);
+      // Whole seconds: the filesystem keeps no finer time, so a change just before a start may read as during it.
+      slack = ns % 1_000_000_000n === 0n ? SLACK_MS : 0;
+    } catch {
+      continue;
+    }
+    const hit = spans.find((s) => {
+      const rel = path.relative(s.dir, abs);
+      const inside = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+      return inside && ctime >= s.from - slack && (s.to === undefined || ctime <= s.to);
+    });
+    if (hit) return hit;
+  }
+  return undefined;
 }
 
 function append(root: string, line: Line): void {

@@ -78,6 +78,12 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   let found: { config: unknown; isEmpty?: boolean } | null;
   const watch = spans.length && typeof module.registerHooks === 'function'
     ? module.registerHooks({
+        // A relative or absolute import as written, before symlinks are resolved: the link itself may be the agent's.
+        resolve(specifier, context, next) {
+          const from = context.parentURL?.startsWith('file:') ? path.dirname(fileURLToPath(context.parentURL)) : undefined;
+          if (from && (specifier.startsWith('./') || specifier.startsWith('../') || specifier.startsWith('/'))) refuseAgentWritten(path.resolve(from, specifier), opts.cwd, spans);
+          return next(specifier, context);
+        },
         load(url, context, next) {
           if (url.startsWith('file:')) refuseAgentWritten(fileURLToPath(url), opts.cwd, spans);
           return next(url, context);

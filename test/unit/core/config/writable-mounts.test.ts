@@ -1,7 +1,7 @@
 // The config loader never runs or trusts a file a bottle's agent could have
 // written: one changed inside a directory a bottle had mounted read-write,
 // while it had it (the config itself, or any module it imports).
-import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +67,29 @@ describe('files a bottle could write are not loaded', () => {
     const e = await refusal(work, state);
     expect(e.message).toContain('helper.mjs');
     expect(() => readFileSync(marker)).toThrow();
+  });
+
+  it('a config or an import replaced by a symlink to an old file elsewhere is refused (the link is the agent\'s)', async () => {
+    const { work, state, base } = setup();
+    mkdirSync(work);
+    const elsewhere = path.join(base, 'old.mjs');
+    writeFileSync(elsewhere, `export default { agents: { a: { bottle: 'b' } }, bottles: { b: {} } };\n`);
+    writeFileSync(path.join(work, 'bottle.config.mjs'), `import './helper.mjs';\nexport default { agents: { a: { bottle: 'b' } }, bottles: { b: {} } };\n`);
+    writeFileSync(path.join(work, 'helper.mjs'), '// the user\'s\n');
+    await tick();
+    recordWritableMounts(state, 'claude-eeeee', [work]);
+    await tick();
+    unlinkSync(path.join(work, 'helper.mjs'));
+    symlinkSync(elsewhere, path.join(work, 'helper.mjs'));
+    endWritableMounts(state, 'claude-eeeee');
+    expect((await refusal(work, state)).message).toContain('helper.mjs');
+    unlinkSync(path.join(work, 'helper.mjs'));
+    unlinkSync(path.join(work, 'bottle.config.mjs'));
+    recordWritableMounts(state, 'claude-fffff', [work]);
+    await tick();
+    symlinkSync(elsewhere, path.join(work, 'bottle.config.mjs'));
+    endWritableMounts(state, 'claude-fffff');
+    expect((await refusal(work, state)).message).toContain('bottle.config.mjs');
   });
 
   it('files outside the mounted dir, or changed before the span, load as usual', async () => {
