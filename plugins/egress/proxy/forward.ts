@@ -251,13 +251,17 @@ function dispatch(ctx: ProxyContext, x: Exchange, retry: boolean): void {
 function pumpBody(ctx: ProxyContext, x: Exchange, up: http.ClientRequest, filter: BodyFilter, first: Buffer | undefined): void {
   const { req, res, o, method, path } = x;
   let stopped = false;
+  // One step at a time, in order: 'end' may come while the last chunk's step is still writing.
+  let chain = Promise.resolve();
+  const queue = (chunk: Buffer | undefined, resume = true) => {
+    chain = chain.then(() => step(chunk, resume)).catch(fail);
+    return chain;
+  };
   const onData = (c: Buffer) => {
     req.pause();
-    step(c).catch(fail);
+    void queue(c);
   };
-  const onEnd = () => {
-    step(undefined).catch(fail);
-  };
+  const onEnd = () => void queue(undefined);
   const stop = () => {
     if (stopped) return;
     stopped = true;
@@ -285,18 +289,16 @@ function pumpBody(ctx: ProxyContext, x: Exchange, up: http.ClientRequest, filter
       else refuseDlp(ctx, req, res, o, path, r.finding);
       return false;
     }
-    for (const b of r.out) {
-      if (!up.write(b)) await drained(up);
-      if (stopped) return false;
-    }
-    return true;
+    // The filter reuses its buffer for the next chunk: what it gave out is written before it takes more.
+    if (r.out.length > 0) await written(up, r.out);
+    return !stopped;
   };
-  const step = async (chunk: Buffer | undefined) => {
+  const step = async (chunk: Buffer | undefined, resume = true) => {
     if (stopped) return;
     const r = chunk ? await filter.write(chunk) : await filter.end();
     if (!(await send(r))) return;
     if (chunk) {
-      req.resume();
+      if (resume) req.resume();
       return;
     }
     stop();
@@ -316,23 +318,24 @@ function pumpBody(ctx: ProxyContext, x: Exchange, up: http.ClientRequest, filter
     req.resume();
   };
   if (first) {
+    // What was read before the body turned out long goes in window by window, as a guest's chunks would.
     req.pause();
-    step(first).then(() => {
-      if (!stopped) start();
-    }, fail);
+    const size = ctx.settings.memory.window;
+    for (let at = 0; at < first.length; at += size) void queue(first.subarray(at, at + size), false);
+    chain = chain.then(start);
   } else start();
 }
 
-/** Resolves when `up` takes more, or is gone. */
-function drained(up: http.ClientRequest): Promise<void> {
+/** Writes `bufs` to `up`; resolves once the last is written out (or `up` is gone). */
+function written(up: http.ClientRequest, bufs: Buffer[]): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      up.off('drain', done);
       up.off('close', done);
       resolve();
     };
-    up.once('drain', done);
     up.once('close', done);
+    for (let i = 0; i < bufs.length - 1; i++) up.write(bufs[i]!);
+    up.write(bufs.at(-1)!, done);
   });
 }
 

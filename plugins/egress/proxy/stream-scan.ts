@@ -48,16 +48,23 @@ function separatorAtOrBefore(buf: Buffer, pos: number): number {
   return pos;
 }
 
-/** The windowed scan of one body (its plain bytes): synchronous, holds at most about window + overlap + one chunk. */
+/**
+ * The windowed scan of one body (its plain bytes). Synchronous; the bytes are
+ * copied into one buffer of about window + overlap, allocated once and
+ * reused (no garbage per window). What `push` and `end` clear are views of
+ * that buffer: valid until the next call, so the caller sends them on (and
+ * waits until they are written) before it pushes more.
+ */
 export class WindowScan {
   readonly #scan: BodyScan;
   readonly #window: number;
   readonly #overlap: number;
   readonly #redact: boolean;
-  /** Bytes not yet cleared: the held-back overlap, then what came since. */
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  /** Bytes at the end of `held` that no window has scanned yet. */
+  /** arena[start, len) holds the bytes not yet cleared: the held-back overlap, then what came since. */
+  #arena: Buffer | undefined;
+  #start = 0;
+  #len = 0;
+  /** Bytes at the end of what is held that no window has scanned yet. */
   #unscanned = 0;
   #found: DlpFinding | undefined;
   /** Bytes pushed so far. */
@@ -74,19 +81,23 @@ export class WindowScan {
     this.#redact = opts.redact ?? false;
   }
 
-  /** Bytes held now. */
+  /** Bytes held now (not yet cleared). */
   get held(): number {
-    return this.#heldBytes;
+    return this.#len - this.#start;
+  }
+
+  /** The buffer's size: what this scan holds in memory, cleared bytes on their way out included. */
+  get capacity(): number {
+    return this.#arena?.length ?? 0;
   }
 
   /** Takes the next bytes of the body; scans a window once enough fresh bytes are in. */
   push(chunk: Buffer): WindowVerdict {
     if (this.#found) return { finding: this.#found };
     if (chunk.length === 0) return { clean: [] };
-    this.#held.push(chunk);
-    this.#heldBytes += chunk.length;
-    this.#unscanned += chunk.length;
+    this.#append(chunk);
     this.total += chunk.length;
+    this.#unscanned += chunk.length;
     if (this.#unscanned < this.#window) return { clean: [] };
     return this.#step(false);
   }
@@ -94,35 +105,64 @@ export class WindowScan {
   /** The body is complete: scans what is left, and clears everything held. */
   end(): WindowVerdict {
     if (this.#found) return { finding: this.#found };
+    this.#compact();
     return this.#step(true);
   }
 
+  /** Moves what is held to the front (what was cleared before has been sent by now). */
+  #compact(): void {
+    if (this.#start === 0 || !this.#arena) return;
+    this.#arena.copyWithin(0, this.#start, this.#len);
+    this.#len -= this.#start;
+    this.#start = 0;
+  }
+
+  #append(chunk: Buffer): void {
+    this.#compact();
+    const need = this.#len + chunk.length;
+    if (!this.#arena || need > this.#arena.length) {
+      // Sized for a window past the overlap, the slack a window's edge may move back, and a socket read.
+      const size = Math.max(need, this.#overlap + this.#window + 2 * SEPARATOR_SLACK + 64 * 1024);
+      const grown = Buffer.allocUnsafe(size);
+      this.#arena?.copy(grown, 0, 0, this.#len);
+      this.#arena = grown;
+    }
+    chunk.copy(this.#arena, this.#len);
+    this.#len = need;
+  }
+
   #step(final: boolean): WindowVerdict {
-    const buf = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held, this.#heldBytes);
-    this.#held = [buf];
+    const len = this.#len;
+    if (!this.#arena || len === 0) return { clean: [] };
+    const buf = this.#arena.subarray(0, len);
     // A window that ends inside a run would see it cut short: it ends at the last separator instead.
-    const end = final ? buf.length : separatorAtOrBefore(buf, buf.length - 1) + 1;
-    if (this.#unscanned > buf.length - end || final) {
+    const end = final ? len : separatorAtOrBefore(buf, len - 1) + 1;
+    if (this.#unscanned > len - end || final) {
       const view = buf.subarray(0, end);
       let finding = this.#unscanned > 0 ? this.#scan(view) : undefined;
       if (finding && this.#redact) finding = redactAll(view, finding, this.#scan, this.redacted);
       if (finding) {
         this.#found = finding;
-        this.#held = [];
-        this.#heldBytes = 0;
+        this.#arena = undefined;
+        this.#len = 0;
         return { finding };
       }
-      this.#unscanned = buf.length - end;
+      this.#unscanned = len - end;
     }
     // Everything more than `overlap` before the window's end is clear; the
     // held-back part begins at a separator, so the next window does not begin
     // inside a run either.
-    const release = final ? buf.length : Math.max(0, separatorAtOrBefore(buf, end - this.#overlap));
+    const release = final ? len : Math.max(0, separatorAtOrBefore(buf, end - this.#overlap));
     if (release <= 0) return { clean: [] };
-    const out = buf.subarray(0, release);
-    this.#held = release < buf.length ? [buf.subarray(release)] : [];
-    this.#heldBytes = buf.length - release;
+    this.#start = release;
     this.cleared += release;
+    const out = buf.subarray(0, release);
+    if (final) {
+      // Nothing more comes: the buffer goes with the last view.
+      this.#arena = undefined;
+      this.#start = 0;
+      this.#len = 0;
+    }
     return { clean: [out] };
   }
 }
@@ -147,7 +187,11 @@ export interface FilterLimits extends WindowOptions {
   oversize: 'block' | 'pass';
 }
 
-/** An identity-encoded body: scanned in windows up to maxBody; past it, refused or passed unscanned as the policy says. */
+/**
+ * An identity-encoded body: scanned in windows up to maxBody; past it,
+ * refused or passed unscanned as the policy says. What a call gives out is
+ * valid until the next call (see WindowScan).
+ */
 export class PlainFilter implements BodyFilter {
   readonly #scan: WindowScan;
   readonly #limits: FilterLimits;
@@ -174,6 +218,8 @@ export class PlainFilter implements BodyFilter {
     // The first maxBody bytes are scanned (the verdict on them is final), the rest is not.
     const first = result(this.#scan.push(chunk.subarray(0, room)));
     if (!('out' in first)) return first;
+    // end() reuses the buffer those views are of.
+    first.out = first.out.map((b) => Buffer.from(b));
     const last = result(this.#scan.end());
     if (!('out' in last)) return last;
     this.#passing = true;
