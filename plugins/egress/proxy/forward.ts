@@ -1,6 +1,9 @@
 // The request pipeline shared by plain HTTP and intercepted tunnels: check a
-// request (DLP on URL, headers and body, before a byte goes upstream), send
-// it upstream, and relay the answer with the route's credential masked.
+// request (DLP on URL and headers before a byte goes upstream; on the body
+// read whole when it is small, or as it streams in windows when it is large
+// or compressed: see stream-scan.ts), send it upstream, and relay the answer
+// with the route's credential masked. Bodies being scanned hold a lease on
+// the proxy's memory budget (budget.ts).
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
