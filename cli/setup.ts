@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { Bus } from '../core/bus.ts';
 import { DockerBackend } from '../core/backends/docker.ts';
+import { SmolvmBackend } from '../core/backends/smolvm.ts';
 import type { Backend } from '../core/backends/types.ts';
 import { loadAuditRedactor } from './audit-redactor.ts';
 import { loadConfig, type LoadedConfig } from '../core/config/load.ts';
@@ -25,6 +26,11 @@ export async function load(opts: CommonOptions, cwd = process.cwd()): Promise<Lo
   return loadConfig({ cwd, ...(opts.config ? { file: opts.config } : {}), extensions: builtinSchemaExtensions });
 }
 
+/** The backend the config names: `docker` (the default) or `smolvm`. */
+export function backendFor(loaded: LoadedConfig): Backend {
+  return loaded.config.backend === 'smolvm' ? new SmolvmBackend() : new DockerBackend();
+}
+
 export function makeKernel(loaded: LoadedConfig, opts: CommonOptions & { signal?: AbortSignal; bus?: Bus; backend?: Backend }, cwd = process.cwd()): Kernel {
   return new Kernel({
     config: loaded.config,
@@ -32,7 +38,7 @@ export function makeKernel(loaded: LoadedConfig, opts: CommonOptions & { signal?
     configDir: loaded.dir,
     agent: opts.agent,
     cwd,
-    backend: opts.backend ?? new DockerBackend(),
+    backend: opts.backend ?? backendFor(loaded),
     builtins: builtinPlugins(),
     stateRoot: stateRoot(),
     auditRedactor: loadAuditRedactor,

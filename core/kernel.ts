@@ -160,8 +160,8 @@ export class Kernel {
     const { config, configName } = this.#opts;
     const agent = config.agents[this.agentName]!;
     const bottleConfig = config.bottles[agent.bottle]!;
-    if (config.backend !== 'docker') {
-      throw new BottleError(`${configName}: backend: "${config.backend}" is not available yet`, { code: 'CONFIG', hint: 'use backend: "docker" (the default)' });
+    if (config.backend !== this.#opts.backend.name) {
+      throw new BottleError(`${configName}: backend: "${config.backend}", but this kernel was given the ${this.#opts.backend.name} backend`, { code: 'INTERNAL' });
     }
     const owner = ownerToken();
     const created = new Date().toISOString();

@@ -1,8 +1,10 @@
 // `bottle ps`, `bottle down`, `bottle gc`: bottles found from their labels
-// and state dirs, whoever made them.
+// and state dirs, whoever made them, on Docker and (when its CLI is there)
+// on smolvm.
 import { DockerBackend } from '../../core/backends/docker.ts';
-import type { BottleRecord } from '../../core/backends/types.ts';
-import { BottleError } from '../../core/errors.ts';
+import { SmolvmBackend } from '../../core/backends/smolvm.ts';
+import type { Backend, BottleRecord } from '../../core/backends/types.ts';
+import { BottleError, isBottleError } from '../../core/errors.ts';
 import { isOwnerAlive } from '../../core/owner.ts';
 import { listStateDirs, removeStateDir, stateRoot } from '../../core/state.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 interface Row {
   slug: string;
   agent: string;
+  /** Which backend holds its guest ('' for a state dir alone). */
+  backend: Backend['name'] | '';
   status: string;
   created: string;
   owner: string;
@@ -19,23 +23,52 @@ interface Row {
   stateDir: boolean;
 }
 
-async function rows(backend = new DockerBackend()): Promise<Row[]> {
-  const records: BottleRecord[] = await backend.list();
+/**
+ * Docker always; smolvm when its CLI answers (1.9 or later). A backend whose
+ * CLI is not installed is skipped when the other one answers (a Mac with
+ * smolvm only, a Linux box with Docker only); any other failure is reported.
+ */
+async function listAll(backends: Backend[]): Promise<Array<{ backend: Backend; records: BottleRecord[] }>> {
+  const out: Array<{ backend: Backend; records: BottleRecord[] }> = [];
+  const missing: unknown[] = [];
+  for (const backend of backends) {
+    try {
+      if (backend.name === 'smolvm') {
+        // Not there, or not one we can drive: it holds no bottle of ours.
+        const usable = await backend.check().then(() => true, (e: unknown) => (missing.push(e), false));
+        if (!usable) continue;
+      }
+      out.push({ backend, records: await backend.list() });
+    } catch (e) {
+      if (isBottleError(e) && /command was not found/.test(e.message)) missing.push(e);
+      else throw e;
+    }
+  }
+  if (!out.length && missing.length) throw missing[0];
+  return out;
+}
+
+async function rows(backends: Backend[]): Promise<Row[]> {
+  const found = await listAll(backends);
   const dirs = listStateDirs(stateRoot());
   const bySlug = new Map<string, Row>();
-  for (const r of records) {
-    bySlug.set(r.slug, { slug: r.slug, agent: r.agent, status: r.status, created: r.created, owner: r.owner, ownerAlive: isOwnerAlive(r.owner), containers: r.containers, networks: r.networks, stateDir: false });
+  for (const { backend, records } of found) {
+    for (const r of records) {
+      bySlug.set(r.slug, { slug: r.slug, agent: r.agent, backend: backend.name, status: r.status, created: r.created, owner: r.owner, ownerAlive: isOwnerAlive(r.owner), containers: r.containers, networks: r.networks, stateDir: false });
+    }
   }
   for (const d of dirs) {
     const row = bySlug.get(d.slug);
     if (row) row.stateDir = true;
-    else bySlug.set(d.slug, { slug: d.slug, agent: '', status: 'state dir only', created: d.created, owner: d.owner, ownerAlive: isOwnerAlive(d.owner), containers: [], networks: [], stateDir: true });
+    else bySlug.set(d.slug, { slug: d.slug, agent: '', backend: '', status: 'state dir only', created: d.created, owner: d.owner, ownerAlive: isOwnerAlive(d.owner), containers: [], networks: [], stateDir: true });
   }
   return [...bySlug.values()].sort((a, b) => a.created.localeCompare(b.created));
 }
 
+const allBackends = (): Backend[] => [new DockerBackend(), new SmolvmBackend()];
+
 export async function psCommand(opts: { json?: boolean }): Promise<number> {
-  const list = await rows();
+  const list = await rows(allBackends());
   if (opts.json) {
     process.stdout.write(JSON.stringify(list, null, 2) + '\n');
     return 0;
@@ -55,7 +88,7 @@ export async function psCommand(opts: { json?: boolean }): Promise<number> {
  * process, which ends its daemons and helpers and keeps its audit trail);
  * whatever is still there after that, or after a dead owner, is removed here.
  */
-async function remove(backend: DockerBackend, row: Row): Promise<void> {
+async function remove(backends: Backend[], row: Row): Promise<void> {
   if (row.ownerAlive) {
     const pid = Number(row.owner.split(':')[0]);
     try {
@@ -65,15 +98,16 @@ async function remove(backend: DockerBackend, row: Row): Promise<void> {
       // Gone already, or not ours to signal: removed below either way.
     }
   }
-  await backend.removeBottle(row.slug);
+  const holder = backends.find((b) => b.name === row.backend);
+  if (holder) await holder.removeBottle(row.slug);
   removeStateDir(stateRoot(), row.slug);
 }
 
 export async function downCommand(slug: string | undefined, opts: { all?: boolean }): Promise<number> {
   if (!slug && !opts.all) throw new BottleError('bottle down needs a SLUG or --all', { code: 'USAGE', hint: '`bottle ps` lists the bottles' });
   if (slug && opts.all) throw new BottleError('give either a SLUG or --all, not both', { code: 'USAGE' });
-  const backend = new DockerBackend();
-  const list = await rows(backend);
+  const backends = allBackends();
+  const list = await rows(backends);
   const targets = opts.all ? list : list.filter((r) => r.slug === slug);
   if (!targets.length) {
     if (opts.all) {
@@ -83,18 +117,18 @@ export async function downCommand(slug: string | undefined, opts: { all?: boolea
     throw new BottleError(`no bottle named "${slug}"`, { code: 'USAGE', hint: '`bottle ps` lists the bottles' });
   }
   for (const t of targets) {
-    await remove(backend, t);
+    await remove(backends, t);
     process.stdout.write(`removed ${t.slug}\n`);
   }
   return 0;
 }
 
 export async function gcCommand(): Promise<number> {
-  const backend = new DockerBackend();
-  const dead = (await rows(backend)).filter((r) => !r.ownerAlive);
+  const backends = allBackends();
+  const dead = (await rows(backends)).filter((r) => !r.ownerAlive);
   for (const r of dead) {
-    await remove(backend, r);
-    process.stdout.write(`removed ${r.slug} (${[r.containers.length && `${r.containers.length} container`, r.networks.length && `${r.networks.length} network`, r.stateDir && 'state dir'].filter(Boolean).join(', ')})\n`);
+    await remove(backends, r);
+    process.stdout.write(`removed ${r.slug} (${[r.containers.length && `${r.containers.length} ${r.backend === 'smolvm' ? 'machine' : 'container'}`, r.networks.length && `${r.networks.length} network`, r.stateDir && 'state dir'].filter(Boolean).join(', ')})\n`);
   }
   if (!dead.length) process.stdout.write('nothing to remove\n');
   return 0;

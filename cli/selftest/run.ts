@@ -3,7 +3,6 @@
 // agent, selftest's own listener on the host, and the report.
 import type { AuditEvent } from '../../core/bus.ts';
 import { Bus } from '../../core/bus.ts';
-import { DockerBackend } from '../../core/backends/docker.ts';
 import type { Backend, GuestHandle } from '../../core/backends/types.ts';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { BottleError } from '../../core/errors.ts';
@@ -11,7 +10,7 @@ import type { BottlePlugin } from '../../core/hooks.ts';
 import type { ExecSpec, Plan } from '../../core/plan.ts';
 import { stateRoot } from '../../core/state.ts';
 import type { EgressPlugin } from '../../plugins/egress/index.ts';
-import { makeKernel, type CommonOptions } from '../setup.ts';
+import { backendFor, makeKernel, type CommonOptions } from '../setup.ts';
 import { newToken, runAttempts } from './attempts.ts';
 import { hostAddresses, startListener } from './listener.ts';
 import { buildReport, type SelftestReport } from './report.ts';
@@ -65,7 +64,7 @@ export async function runSelftest(loaded: LoadedConfig, opts: CommonOptions & { 
   try {
     const config = { ...loaded.config, plugins: [...loaded.config.plugins, keeper] };
     let kernel: ReturnType<typeof makeKernel> | undefined;
-    const backend = new SelftestBackend(new DockerBackend(), async (guest, spec, s) => {
+    const backend = new SelftestBackend(backendFor(loaded), async (guest, spec, s) => {
       if (!plan || !kernel) throw new BottleError('selftest: the bottle started without a plan', { code: 'INTERNAL' });
       const agent = loaded.config.agents[kernel.agentName]!;
       bus.emit('audit', { type: 'selftest.start', plugin: 'selftest', addresses: addresses.map((a) => a.address), port: listener.port });
