@@ -7,10 +7,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { expect } from 'vitest';
+import { fakeMachineContainers, fakeSmolvmEnv } from './fake-smolvm.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'cli/bin.ts');
 export const TEST_IMAGE = process.env.BOTTLE_TEST_IMAGE ?? 'claude-bottle-agent:latest';
+
+/**
+ * The backend the integration tier runs against: `BOTTLE_TEST_BACKEND=smolvm`
+ * runs it on smolvm, through the fake `smolvm` (test/helpers/fake-smolvm.mjs)
+ * unless BOTTLE_SMOLVM names a real one.
+ */
+export const TEST_BACKEND: 'docker' | 'smolvm' = process.env.BOTTLE_TEST_BACKEND === 'smolvm' ? 'smolvm' : 'docker';
+
+/** The config keys and environment that put a bottle on `backend`. */
+export function backendSetup(backend: 'docker' | 'smolvm' = TEST_BACKEND): { config: Record<string, unknown>; env: Record<string, string> } {
+  if (backend === 'docker') return { config: {}, env: {} };
+  return { config: { backend: 'smolvm' }, env: process.env.BOTTLE_SMOLVM ? {} : fakeSmolvmEnv() };
+}
 
 export interface Project {
   dir: string;
@@ -21,7 +35,8 @@ export interface Project {
   cleanup(): void;
 }
 
-export function project(prefix = 'bottle-test-'): Project {
+export function project(prefix = 'bottle-test-', backend: 'docker' | 'smolvm' = TEST_BACKEND): Project {
+  const setup = backendSetup(backend);
   const base = mkdtempSync(path.join(tmpdir(), prefix));
   const dir = path.join(base, 'work');
   const stateRoot = path.join(base, 'state');
@@ -30,9 +45,10 @@ export function project(prefix = 'bottle-test-'): Project {
     dir,
     stateRoot,
     // A credential, as a user of Claude Code has one: the claude plugin needs it for the default command.
-    env: { BOTTLE_STATE_HOME: stateRoot, BOTTLE_QUIET: '1', ANTHROPIC_API_KEY: 'sk-ant-test-not-a-real-key-0123456789' },
+    env: { BOTTLE_STATE_HOME: stateRoot, BOTTLE_QUIET: '1', ANTHROPIC_API_KEY: 'sk-ant-test-not-a-real-key-0123456789', ...setup.env },
     config(config: object, file = 'bottle.config.json') {
-      writeFileSync(path.join(dir, file), JSON.stringify(config, null, 2));
+      const withBackend = 'agents' in config && !('backend' in config) ? { ...setup.config, ...config } : config;
+      writeFileSync(path.join(dir, file), JSON.stringify(withBackend, null, 2));
     },
     cleanup() {
       rmSync(base, { recursive: true, force: true });
@@ -50,8 +66,14 @@ export function bottle(p: Project, args: string[], extraEnv: Record<string, stri
   });
 }
 
-/** Containers and networks that carry a label of the given agent. */
-export function leftovers(agent: string): { containers: string[]; networks: string[] } {
+/** Containers and networks that carry a label of the given agent (on smolvm: its machines, and the fake's containers for them). */
+export function leftovers(agent: string, backend: 'docker' | 'smolvm' = TEST_BACKEND): { containers: string[]; networks: string[] } {
+  if (backend === 'smolvm') {
+    const env = { ...process.env, ...backendSetup('smolvm').env };
+    const ls = execaSync(env.BOTTLE_SMOLVM ?? 'smolvm', ['machine', 'ls', '--json'], { env });
+    const machines = (JSON.parse(ls.stdout || '[]') as Array<{ name: string; labels?: Record<string, string> }>).filter((m) => m.labels?.['claude-bottle.agent'] === agent);
+    return { containers: [...machines.map((m) => m.name), ...(process.env.BOTTLE_SMOLVM ? [] : fakeMachineContainers(agent))], networks: [] };
+  }
   const q = (args: string[]) => execaSync('docker', args).stdout.split('\n').filter(Boolean);
   return {
     containers: q(['ps', '-aq', '--filter', `label=claude-bottle.agent=${agent}`]),
@@ -69,7 +91,7 @@ export function stateDirs(p: Project): string[] {
 
 /** A config with one agent in one bottle, on the test image. */
 export function simpleConfig(agent: string, bottle: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
-  return { image: TEST_IMAGE, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: bottle }, ...extra };
+  return { image: TEST_IMAGE, ...backendSetup().config, agents: { [agent]: { bottle: 'dev' } }, bottles: { dev: bottle }, ...extra };
 }
 
 /** A unique agent name per test, so label queries see only its own bottles. */
