@@ -4,7 +4,7 @@
 // container with --network none per machine); with BOTTLE_SMOLVM naming a real
 // smolvm they run against it. The rest of the tier runs on smolvm with
 // BOTTLE_TEST_BACKEND=smolvm.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -231,6 +231,25 @@ describe.skipIf(!dockerAvailable)('bottles on smolvm', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe('node');
     if (fake) expect(callsFor(agent).find((c) => c[1] === 'create')).toContain(tar);
+  });
+
+  it('doctor checks smolvm (presence, version), the hypervisor and the image saved for it, saying what to do', async () => {
+    p = project('bottle-smolvm-', SMOLVM);
+    p.config(config(agentName('svdoc')));
+    const r = await bottle(p, ['doctor']);
+    const kvm = existsSync('/dev/kvm');
+    expect(r.stdout).toMatch(fake ? /✓ smolvm: 1\.9\.2 / : /✓ smolvm: \d+\.\d+\.\d+ /);
+    expect(r.stdout).toContain('✓ smolvm image: ');
+    if (!kvm) {
+      expect(r.stdout).toContain('✗ hypervisor: no /dev/kvm\n    fix: smolvm needs KVM');
+      expect(r.exitCode).toBe(1);
+    }
+    if (fake) {
+      const old = await bottle(p, ['doctor'], { FAKE_SMOLVM_VERSION: '1.8.0' });
+      expect(old.exitCode).toBe(1);
+      expect(old.stdout).toContain('✗ smolvm: smolvm 1.8.0');
+      expect(old.stdout).toContain('fix: install smolvm 1.9 or later');
+    }
   });
 
   describe('bad input: a clear error, a non-zero exit, nothing left', () => {
