@@ -1,6 +1,7 @@
 // Every lifecycle hook in one table, in the order they fire. Each hook gets
 // one context object, so payloads can grow without breaking taps.
 import { AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
+import type { z } from 'zod';
 import type { Bus } from './bus.ts';
 import type { BottleError } from './errors.ts';
 import type { ResolvedAgent, ResolvedBottle, ResolvedConfig } from './config/schema.ts';
@@ -30,6 +31,13 @@ export interface PlanContext {
    * an error naming both plugins.
    */
   door(request: DoorRequest): Door;
+  /**
+   * Runs `fn` once every plan tap is done (all stages), in the order
+   * registered, before the plan is checked and frozen. A plugin that takes
+   * contributions from others (`api`) settles them here, so a contribution
+   * made at any stage of `plan` counts.
+   */
+  whenPlanned(fn: (draft: PlanDraft) => void | Promise<void>): void;
 }
 
 /** Context of `preStart`: the doors dir exists (start daemons on their doors), the guest does not yet. */
@@ -98,15 +106,67 @@ export const HOOK_ORDER: readonly HookName[] = ['plan', 'preStart', 'postStart',
 /** Named stages for the rare tap that must run early or late: `tapPromise({ name, stage: STAGE.LATE }, fn)`. */
 export const STAGE = Object.freeze({ EARLY: -100, NORMAL: 0, LATE: 100 });
 
+/** Config keys a plugin adds to the schema, by level: zod shapes, with `.describe()` on every field. */
+export interface ConfigShapes {
+  /** Top-level keys, e.g. `{ skillsDir: z.string().default('~/.claude/skills') }`. */
+  top?: z.ZodRawShape;
+  /** Keys of every agent, e.g. `{ prompt: z.string().default('') }`. */
+  agent?: z.ZodRawShape;
+  /** Keys of every bottle, e.g. `{ egress: egressSchema.optional() }`. */
+  bottle?: z.ZodRawShape;
+}
+
+type Parsed<S> = S extends z.ZodRawShape ? z.output<z.ZodObject<S>> : Record<never, never>;
+
+/** A plugin's own config for the bottle being run: only its keys, typed from its shapes, defaults applied by the schema. */
+export interface ConfigSlice<S extends ConfigShapes = ConfigShapes> {
+  top: Parsed<S['top']>;
+  /** The agent being run. */
+  agent: Parsed<S['agent']>;
+  /** The agent's bottle. */
+  bottle: Parsed<S['bottle']>;
+}
+
+/**
+ * What plugins offer each other, by plugin name: each plugin with an `api`
+ * adds its entry, so `api.use('egress')` is typed:
+ * `declare module 'claude-bottle' { interface PluginApis { mine: MyApi } }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface PluginApis {}
+
 /** What a plugin gets besides the hooks. */
-export interface PluginApi {
+export interface PluginApi<S extends ConfigShapes = ConfigShapes> {
   bus: Bus;
+  /** This plugin's config slice (see `config` on the plugin). */
+  config: ConfigSlice<S>;
+  /**
+   * Another plugin's `api`, to contribute to its plan or call it later. The
+   * other plugin must be in this one's `dependencies` (so a disabled one is
+   * an error naming both when the kernel loads).
+   */
+  use<K extends keyof PluginApis>(name: K): PluginApis[K];
+  /** Another plugin's `api` if it is enabled, else undefined; it must be in this one's `optionalDependencies`. */
+  find<K extends keyof PluginApis>(name: K): PluginApis[K] | undefined;
 }
 
 /** A plugin: a plain object made by a factory. `name` is also its tap name. */
-export interface BottlePlugin {
+export interface BottlePlugin<S extends ConfigShapes = ConfigShapes, A extends object = object> {
   name: string;
   /** Names of plugins that must also be enabled; checked when the kernel loads. */
   dependencies?: string[];
-  apply(hooks: BottleHooks, api: PluginApi): void;
+  /** Names of plugins this one calls when they are enabled (`api.find`). */
+  optionalDependencies?: string[];
+  /** The config keys this plugin adds (validated with the rest of the config; the plugin reads them as `api.config`). */
+  config?: S;
+  /** What this plugin offers others through `api.use(name)`. */
+  api?: A;
+  apply(hooks: BottleHooks, api: PluginApi<S>): void;
+}
+
+/** Identity function that types a plugin from its config shapes: `api.config` in `apply` gets their types. */
+export function definePlugin<const S extends ConfigShapes = Record<never, never>, A extends object = object, const N extends string = string>(
+  plugin: BottlePlugin<S, A> & { name: N },
+): BottlePlugin<S, A> & { name: N } {
+  return plugin;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { BottleError, configError, describeError, isBottleError } from './errors.ts';
 import { Bus } from './bus.ts';
-import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
+import { createHooks, HOOK_ORDER, type BottleHooks, type BottlePlugin, type ConfigSlice, type ExecContext, type GuestContext, type HookName, type Outcome, type PlanContext, type StartContext, type TeardownContext } from './hooks.ts';
 import type { Backend, GuestExecResult, StartedGuest } from './backends/types.ts';
 import { doorOf, doorProblem, doorSocketPath, LIFELINE, type Door, type DoorRequest } from './doors.ts';
 import type { ResolvedConfig } from './config/schema.ts';
@@ -69,6 +69,8 @@ export class Kernel {
   #baseExec: ExecSpec | undefined;
   /** The draft while `plan` runs: where doors are recorded. */
   #draft: PlanDraft | undefined;
+  /** What plugins asked to run once every plan tap is done. */
+  #whenPlanned: Array<{ plugin: string; fn: (draft: PlanDraft) => void | Promise<void> }> = [];
 
   constructor(opts: KernelOptions) {
     this.#opts = opts;
@@ -77,14 +79,44 @@ export class Kernel {
     this.agentName = pickAgent(opts.config, opts.agent, opts.configName);
     this.#slug = opts.slug ?? `${this.agentName}-${randomBytes(4).readUInt32BE(0).toString(36).padStart(5, '0').slice(-5)}`;
     this.plugins = selectPlugins(opts);
+    // What plugins read is not theirs to change: a contribution goes through the other plugin's `api`.
+    deepFreeze(opts.config.agents);
+    deepFreeze(opts.config.bottles);
     for (const name of HOOK_ORDER) this.#intercept(name);
     for (const p of this.plugins) {
       try {
-        p.apply(this.hooks, { bus: this.bus });
+        p.apply(this.hooks, { bus: this.bus, config: this.#sliceFor(p), use: (name) => this.#use(p, name), find: (name) => this.#find(p, name) });
       } catch (e) {
         throw new BottleError(`plugin "${p.name}" failed to load: ${describeError(e)}`, { code: 'PLUGIN', plugin: p.name, cause: e });
       }
     }
+  }
+
+  /** A plugin's own keys of the config, for the agent being run and its bottle. */
+  #sliceFor(p: BottlePlugin): ConfigSlice {
+    const { config } = this.#opts;
+    const agent = config.agents[this.agentName]!;
+    const bottle = config.bottles[agent.bottle]!;
+    const pick = (from: Record<string, unknown>, shape: object | undefined) => Object.fromEntries(Object.keys(shape ?? {}).map((k) => [k, from[k]]));
+    return Object.freeze({ top: pick(config, p.config?.top), agent: pick(agent, p.config?.agent), bottle: pick(bottle, p.config?.bottle) }) as ConfigSlice;
+  }
+
+  /** `api.use(name)` of plugin `p`: the other plugin's api, if `p` declared it as a dependency. */
+  #use(p: BottlePlugin, name: string): never {
+    if (!(p.dependencies ?? []).includes(name)) {
+      throw new BottleError(`plugin "${p.name}" uses plugin "${name}" without declaring it: add "${name}" to its \`dependencies\``, { code: 'PLUGIN', plugin: p.name });
+    }
+    const other = this.plugins.find((o) => o.name === name);
+    if (!other?.api) throw new BottleError(`plugin "${p.name}" uses plugin "${name}", which offers no api`, { code: 'PLUGIN', plugin: p.name });
+    return other.api as never;
+  }
+
+  /** `api.find(name)` of plugin `p`: the other plugin's api when it is enabled. */
+  #find(p: BottlePlugin, name: string): never {
+    if (!(p.optionalDependencies ?? []).includes(name)) {
+      throw new BottleError(`plugin "${p.name}" looks for plugin "${name}" without declaring it: add "${name}" to its \`optionalDependencies\``, { code: 'PLUGIN', plugin: p.name });
+    }
+    return this.plugins.find((o) => o.name === name)?.api as never;
   }
 
   get slug(): string {
@@ -108,7 +140,9 @@ export class Kernel {
                 const run = inner(...args) as Promise<unknown>;
                 // A tap that ignores the abort signal must not hold up teardown;
                 // teardown taps themselves run to the end.
-                return hookName === 'teardown' ? await run : await raceAbort(run, this.#signal);
+                const out = hookName === 'teardown' ? await run : await raceAbort(run, this.#signal);
+                if (hookName === 'plan') stampPlugin(args[0] as PlanDraft, tap.name);
+                return out;
               } catch (e) {
                 throw wrap(e);
               }
@@ -121,7 +155,9 @@ export class Kernel {
         } else {
           tap.fn = (...args: unknown[]) => {
             try {
-              return inner(...args);
+              const out = inner(...args);
+              if (hookName === 'plan') stampPlugin(args[0] as PlanDraft, tap.name);
+              return out;
             } catch (e) {
               throw wrap(e);
             }
@@ -139,7 +175,12 @@ export class Kernel {
       return { ...c, onUndo: (label: string, run: () => Promise<void> | void) => this.#undo.push({ label: `${plugin}: ${label}`, plugin, run }) };
     }
     if (typeof c.warn === 'function' && 'agent' in c) {
-      return { ...c, warn: (message: string) => this.bus.emit('warn', { message, plugin }), door: (req: DoorRequest) => this.#openDoor(req, plugin) };
+      return {
+        ...c,
+        warn: (message: string) => this.bus.emit('warn', { message, plugin }),
+        door: (req: DoorRequest) => this.#openDoor(req, plugin),
+        whenPlanned: (fn: (draft: PlanDraft) => void | Promise<void>) => this.#whenPlanned.push({ plugin, fn }),
+      };
     }
     return arg;
   }
@@ -192,11 +233,21 @@ export class Kernel {
       warn: (message) => this.bus.emit('warn', { message }),
       configError: (path, message, hint) => configError(configName, path, message, hint),
       door: (req) => this.#openDoor(req, '(unknown)'),
+      whenPlanned: (fn) => this.#whenPlanned.push({ plugin: '(unknown)', fn }),
     };
     this.phase = 'planning';
     this.#draft = draft;
+    this.#whenPlanned = [];
     try {
       await this.hooks.plan.promise(draft, ctx);
+      for (const w of this.#whenPlanned) {
+        try {
+          await w.fn(draft);
+        } catch (e) {
+          throw wrapPluginError(e, w.plugin, 'plan');
+        }
+        stampPlugin(draft, w.plugin);
+      }
     } finally {
       this.#draft = undefined;
     }
@@ -420,6 +471,12 @@ function callTap(tap: { type: string; fn: Function }, ctx: TeardownContext): Pro
   return Promise.resolve(tap.fn(ctx)).then(() => undefined);
 }
 
+/** Files and commands a plan tap added without saying whose: they are the tap's plugin's. */
+function stampPlugin(draft: PlanDraft, plugin: string): void {
+  for (const f of draft.files) if (!f.plugin) f.plugin = plugin;
+  for (const c of draft.commands) if (!c.plugin) c.plugin = plugin;
+}
+
 function wrapPluginError(e: unknown, plugin: string, hook: string): BottleError {
   if (isBottleError(e)) {
     if (e.plugin) return e;
@@ -491,7 +548,8 @@ function mergeJsonFiles(d: PlanDraft): void {
       files.push(file);
     } else {
       seen.value = deepMerge(seen.value, value);
-      if (!seen.file.plugin.split('+').includes(f.plugin)) seen.file.plugin += `+${f.plugin}`;
+      const by = seen.file.plugin ?? '?';
+      if (!by.split('+').includes(f.plugin ?? '?')) seen.file.plugin = `${by}+${f.plugin ?? '?'}`;
     }
   }
   for (const { file, value } of merged.values()) file.content = `${JSON.stringify(value, null, 2)}\n`;

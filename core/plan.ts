@@ -25,8 +25,8 @@ export interface GuestFile {
    * plugins' values winning), e.g. Claude Code's `~/.claude.json`.
    */
   mergeJson?: boolean;
-  /** The plugin that declared it, for `bottle plan` and errors. */
-  plugin: string;
+  /** The plugin that declared it, for `bottle plan` and errors (filled in by the kernel when left out). */
+  plugin?: string;
 }
 
 /** A command run in the guest after the files are in, all of them in one exec. */
@@ -39,7 +39,8 @@ export interface GuestCommand {
   env?: Record<string, string>;
   /** A failure here is a warning instead of a stop. */
   optional?: boolean;
-  plugin: string;
+  /** Filled in by the kernel when left out: the plugin whose tap added it. */
+  plugin?: string;
 }
 
 /** A host directory or file bind-mounted into the guest. */

@@ -1,32 +1,42 @@
-// The built-in plugins, in the order they tap, and the config keys they add.
-// `disable: [name]` in the config switches one off.
-import type { BottlePlugin } from '../core/hooks.ts';
+// The built-in plugins: the one registry. Their order is the order they tap;
+// their config keys (each plugin's `config`) make the config schema; their
+// names are what `disable` accepts. Plugins find each other by name
+// (`api.use`), so nothing is wired here.
+import type { BottlePlugin, ConfigShapes } from '../core/hooks.ts';
+import { BUILT_IN, mergeExtensions } from '../core/config/schema.ts';
 import { caPlugin } from './ca/index.ts';
-import { claude, claudeShape } from './claude/index.ts';
-import { egress, egressShape } from './egress/index.ts';
-import { gitShape } from './git-gate/config.ts';
+import { claude } from './claude/index.ts';
+import { egress } from './egress/index.ts';
 import { gitGate } from './git-gate/index.ts';
 import { gitUser } from './git-user/index.ts';
-import { prompt, promptAgentShape } from './prompt/index.ts';
-import { skills, skillsAgentShape, skillsTopShape } from './skills/index.ts';
-import { supervise, superviseShape } from './supervise/index.ts';
+import { prompt } from './prompt/index.ts';
+import { skills } from './skills/index.ts';
+import { supervise } from './supervise/index.ts';
 import { workspace } from './workspace/index.ts';
 
 export { caPlugin, claude, egress, gitGate, gitUser, prompt, skills, supervise, workspace };
 
+const FACTORIES = [workspace, prompt, skills, gitUser, gitGate, egress, caPlugin, supervise, claude] as const;
+
+type Builtin = ReturnType<(typeof FACTORIES)[number]>;
+/** The names `disable` accepts. */
+export type BuiltinName = Builtin['name'];
+
 export function builtinPlugins(): BottlePlugin[] {
-  // The egress proxy gets the bottle's CA by injection: one CA per kernel.
-  const ca = caPlugin();
-  const gate = gitGate();
-  const proxy = egress({ ca });
-  // supervise changes the running proxy and gate when a human approves.
-  // claude adds the credential route to the proxy.
-  return [workspace(), prompt(), skills(), gitUser(), gate, proxy, ca, supervise({ egress: proxy, gitGate: gate }), claude({ egress: proxy })];
+  return FACTORIES.map((f) => f() as BottlePlugin);
 }
 
-/** Config keys the built-ins add to the schema (they are accepted even when the plugin is disabled). */
-export const builtinSchemaExtensions = {
-  top: { ...skillsTopShape },
-  agent: { ...promptAgentShape, ...skillsAgentShape },
-  bottle: { ...gitShape, ...egressShape, ...superviseShape, ...claudeShape },
+/** The names of the built-ins, in tap order. */
+export const BUILTIN_NAMES: readonly string[] = builtinPlugins().map((p) => p.name);
+
+type ShapesOf<P> = P extends BottlePlugin<infer S, object> ? S : never;
+type LevelOf<S, L extends keyof ConfigShapes> = S extends ConfigShapes ? (L extends keyof S ? NonNullable<S[L]> : never) : never;
+type Level<L extends keyof ConfigShapes> = UnionToIntersection<LevelOf<ShapesOf<Builtin>, L>>;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** The config keys of the built-ins, merged (a key two of them share is one schema). */
+export const builtinSchemaExtensions = mergeExtensions(...builtinPlugins().map((p) => ({ by: BUILT_IN, shapes: p.config ?? {} }))) as {
+  top: Level<'top'>;
+  agent: Level<'agent'>;
+  bottle: Level<'bottle'>;
 };

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import type { GuestHandle } from '../../core/backends/types.ts';
 import type { Bus, AuditEvent } from '../../core/bus.ts';
 import type { ExecSpec, Plan } from '../../core/plan.ts';
-import type { EgressPlugin } from '../../plugins/egress/index.ts';
+import type { EgressApi } from '../../plugins/egress/index.ts';
 import { globToRegExp } from '../../plugins/git-gate/policy.ts';
 import { answerRequest, findRequest, listPending } from '../../plugins/supervise/queue.ts';
 import type { HostAddress, Listener } from './listener.ts';
@@ -42,7 +42,7 @@ export interface AttemptContext {
   configDir: string;
   hostEnv: Readonly<Record<string, string | undefined>>;
   stateRoot: string;
-  egress?: EgressPlugin | undefined;
+  egress?: EgressApi | undefined;
   listener: Listener;
   addresses: HostAddress[];
   token: string;

@@ -9,7 +9,7 @@ import { BottleError } from '../../core/errors.ts';
 import type { BottlePlugin } from '../../core/hooks.ts';
 import type { ExecSpec, Plan } from '../../core/plan.ts';
 import { stateRoot } from '../../core/state.ts';
-import type { EgressPlugin } from '../../plugins/egress/index.ts';
+import type { EgressApi } from '../../plugins/egress/index.ts';
 import { backendFor, makeKernel, type CommonOptions } from '../setup.ts';
 import { newToken, runAttempts } from './attempts.ts';
 import { hostAddresses, startListener } from './listener.ts';
@@ -77,7 +77,7 @@ export async function runSelftest(loaded: LoadedConfig, opts: CommonOptions & { 
           configDir: loaded.dir,
           hostEnv: process.env,
           stateRoot: stateRoot(),
-          egress: kernel!.plugins.find((p) => p.name === 'egress') as EgressPlugin | undefined,
+          egress: kernel!.plugins.find((p) => p.name === 'egress')?.api as EgressApi | undefined,
           listener,
           addresses,
           token,

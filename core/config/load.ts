@@ -11,7 +11,7 @@ import { BottleError, configError, isBottleError } from '../errors.ts';
 import { stateRoot } from '../state.ts';
 import { agentWritableChange, readWritableSpans, type WritableSpan } from '../writable-mounts.ts';
 import { findDuplicateKey } from './duplicate-keys.ts';
-import { createConfigSchema, type ResolvedConfig, type SchemaExtensions } from './schema.ts';
+import { BUILT_IN, createConfigSchema, mergeExtensions, type OwnedExtensions, type ResolvedConfig, type SchemaExtensions } from './schema.ts';
 
 /** The names looked for in each directory, in this order; the first found wins. */
 export const CONFIG_FILES = [
@@ -170,7 +170,7 @@ function hasBottleKey(pkg: string): boolean {
 }
 
 function validate(raw: unknown, shown: string, file: string | undefined, opts: LoadOptions): LoadedConfig {
-  const schema = createConfigSchema(opts.extensions);
+  const schema = createConfigSchema(withInHouseKeys(raw, shown, opts.extensions));
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     // The first problem is the message; any others follow, one a line.
@@ -180,6 +180,33 @@ function validate(raw: unknown, shown: string, file: string | undefined, opts: L
     throw err;
   }
   return { config: parsed.data as ResolvedConfig, file, dir: file ? path.dirname(file) : opts.cwd };
+}
+
+/**
+ * The schema extensions with the config keys of the config's own plugins
+ * (`plugins: [...]`, each with an optional `config` of zod shapes): they are
+ * known only once the file is loaded, so their keys join the schema here.
+ */
+function withInHouseKeys(raw: unknown, shown: string, builtins: SchemaExtensions | undefined): SchemaExtensions | undefined {
+  const list = (raw as { plugins?: unknown } | null)?.plugins;
+  if (!Array.isArray(list)) return builtins;
+  const owned: OwnedExtensions[] = [{ by: BUILT_IN, shapes: builtins ?? {} }];
+  list.forEach((p: unknown, i) => {
+    const config = (p as { config?: unknown } | null)?.config;
+    if (!p || config === undefined) return;
+    const name = String((p as { name?: unknown }).name ?? `plugins[${i}]`);
+    for (const [level, shape] of Object.entries(config as object)) {
+      const known = level === 'top' || level === 'agent' || level === 'bottle';
+      const bad = !known ? `has an unknown level "${level}" (top, agent, bottle)` : Object.entries((shape ?? {}) as object).find(([, v]) => !v || typeof v !== 'object' || !('_zod' in v))?.[0];
+      if (bad) throw configError(shown, `plugins[${i}].config`, known ? `plugin "${name}": config.${level}.${bad} is not a zod schema` : `plugin "${name}": config ${bad}`, 'give each key a zod schema: config: { bottle: { myKey: z.string().optional() } }');
+    }
+    owned.push({ by: name, shapes: config as SchemaExtensions });
+  });
+  try {
+    return mergeExtensions(...owned);
+  } catch (e) {
+    throw configError(shown, 'plugins', (e as Error).message);
+  }
 }
 
 /** `agents.demo.bottle`, `plugins[0]` */

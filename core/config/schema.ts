@@ -2,7 +2,7 @@
 // add their own bottle keys (egress, git, supervise) through `extensions`, so
 // the kernel never names a capability.
 import { z } from 'zod';
-import type { BottlePlugin } from '../hooks.ts';
+import type { BottlePlugin, ConfigShapes } from '../hooks.ts';
 
 const pluginSchema = z.custom<BottlePlugin>(
   (v) =>
@@ -37,23 +37,38 @@ export const baseBottleShape = {
   env: z.record(z.string(), z.string()).default({}).describe('Environment variables for the guest.'),
 };
 
-export interface SchemaExtensions {
-  /** Top-level keys, e.g. `{ skillsDir: z.string() }`. */
-  top?: Record<string, z.ZodType>;
-  /** Keys of an agent, e.g. `{ prompt: z.string().default('') }`. */
-  agent?: Record<string, z.ZodType>;
-  /** Keys of a bottle, e.g. `{ git: gitSchema }`. */
-  bottle?: Record<string, z.ZodType>;
+/** Config keys added to the schema by plugins, by level (the plugins' `config`). */
+export type SchemaExtensions = ConfigShapes;
+
+/** The config keys of one plugin, with its name for messages. */
+export interface OwnedExtensions {
+  by: string;
+  shapes: SchemaExtensions;
 }
 
-/** Merges the extensions of several plugins; two claiming one key is a programming error. */
-export function mergeExtensions(...all: SchemaExtensions[]): SchemaExtensions {
-  const out: Required<SchemaExtensions> = { top: {}, agent: {}, bottle: {} };
-  for (const ext of all) {
+/** The `by` of the built-ins' merged keys. */
+export const BUILT_IN = '(built-in)';
+
+const LEVEL_PATH = { top: '', agent: 'agents.<name>.', bottle: 'bottles.<name>.' } as const;
+
+/**
+ * Merges the config keys of several plugins. Two plugins may declare one key
+ * only with the very same schema (shared code both import, e.g. the `git`
+ * key of git-user and git-gate); anything else is an error naming both.
+ */
+export function mergeExtensions(...all: OwnedExtensions[]): SchemaExtensions {
+  const out: { top: Record<string, z.ZodType>; agent: Record<string, z.ZodType>; bottle: Record<string, z.ZodType> } = { top: {}, agent: {}, bottle: {} };
+  const owner = new Map<string, string>();
+  for (const { by, shapes } of all) {
     for (const level of ['top', 'agent', 'bottle'] as const) {
-      for (const [k, v] of Object.entries(ext[level] ?? {})) {
-        if (k in out[level]) throw new Error(`two plugins define the config key ${level}.${k}`);
-        out[level][k] = v;
+      for (const [k, v] of Object.entries(shapes[level] ?? {})) {
+        const id = `${level}.${k}`;
+        if (k in out[level] && out[level][k] !== v) {
+          const who = (n: string | undefined) => (n === BUILT_IN ? 'a built-in plugin' : `plugin "${n}"`);
+          throw new Error(`${who(owner.get(id))} and ${who(by)} both define the config key ${LEVEL_PATH[level]}${k}; rename one of them`);
+        }
+        if (!owner.has(id)) owner.set(id, by);
+        out[level][k] = v as z.ZodType;
       }
     }
   }

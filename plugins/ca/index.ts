@@ -1,12 +1,12 @@
 // ca: the bottle's own certificate authority, for plugins that intercept TLS
-// (egress). Not a built-in on its own: a plugin that needs it gets it injected
-// and calls `request()` from its plan tap. Only then does this plugin's LATE
-// plan tap make the CA (in memory: a key is computation, not a side effect)
+// (egress). It does nothing on its own: a plugin that needs it calls
+// `api.use('ca').request()` in plan. Only then does this plugin, once the
+// plan is otherwise settled, make the CA (in memory: a key is computation, not a side effect)
 // and declare its cert in the guest's trust store, the one post-command that
 // installs it (and proves OpenSSL then finds it), and the environment that
 // points common clients at the bundle. The CA key never leaves this process:
 // not on disk, not in the plan, not in the guest.
-import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
+import { definePlugin } from '../../core/hooks.ts';
 import type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
 export type { AuthorityOptions, BottleAuthority } from './authority.ts';
@@ -50,11 +50,18 @@ export const CA_INSTALL_SCRIPT = [
   `openssl verify -CApath "$d" "$crt" >/dev/null 2>&1 || fail "OpenSSL does not find it through $d"`,
 ].join('\n');
 
-export interface CaPlugin extends BottlePlugin {
+/** What ca offers other plugins: `api.use('ca')`. */
+export interface CaApi {
+  /** In `plan` (any stage, or a `whenPlanned` registered before ca's): this bottle needs the CA. */
+  request(): void;
   /** The CA made in plan; throws when nothing requested it or plan has not run yet. */
   authority(): BottleAuthority;
-  /** Called from another plugin's plan tap (before ca's LATE one): this bottle needs the CA. */
-  request(): void;
+}
+
+declare module '../../core/hooks.ts' {
+  interface PluginApis {
+    ca: CaApi;
+  }
 }
 
 export interface CaPluginOptions {
@@ -62,30 +69,32 @@ export interface CaPluginOptions {
   authority?: AuthorityOptions;
 }
 
-export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
+export function caPlugin(opts: CaPluginOptions = {}) {
   let requested = false;
-  /** True between ca's own plan tap and the next plan: a request then comes too late. */
+  /** True once ca settled its plan: a request then comes too late. */
   let closed = false;
   let authority: BottleAuthority | undefined;
 
-  return {
-    name: 'ca',
+  const api: CaApi = {
     authority(): BottleAuthority {
       if (!authority) {
         throw new Error(
           closed
-            ? 'ca: no CA was made for this bottle: no plugin called ca.request() in its plan tap'
-            : 'ca: authority() was called before the plan hook made the CA (call ca.request() in plan, use authority() from preStart on)',
+            ? 'ca: no CA was made for this bottle: no plugin called request() in plan'
+            : "ca: authority() was called before the plan made the CA (call request() in plan, use authority() from preStart on)",
         );
       }
       return authority;
     },
     request(): void {
-      if (closed) {
-        throw new Error('ca: request() came after the CA was planned: call it from a plan tap that runs before ca\'s (stage below STAGE.LATE)');
-      }
+      if (closed) throw new Error("ca: request() came after the CA was planned: call it from a plan tap (any stage)");
       requested = true;
     },
+  };
+
+  return definePlugin({
+    name: 'ca',
+    api,
     apply(hooks) {
       // Each plan starts afresh (a sync tap: no progress step of its own).
       hooks.plan.tap({ name: 'ca', stage: Number.MIN_SAFE_INTEGER }, () => {
@@ -94,20 +103,23 @@ export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
         authority = undefined;
       });
 
-      hooks.plan.tapPromise({ name: 'ca', stage: STAGE.LATE }, async (draft, ctx) => {
-        closed = true;
-        if (!requested) return;
-        // node-forge is loaded only when a bottle needs its CA.
-        const { createAuthority } = await import('./authority.ts');
-        authority = createAuthority({ commonName: `claude-bottle CA ${draft.slug}`, ...opts.authority });
-        draft.files.push({ guestPath: CA_GUEST_PATH, content: authority.certPem, owner: 'root', mode: 0o644, plugin: 'ca' });
-        draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT, 'trust-ca', authority.subjectHash], title: 'trust the bottle CA', user: 'root', plugin: 'ca' });
-        for (const [k, v] of Object.entries(CA_ENV)) {
-          const had = draft.env[k];
-          if (had !== undefined && had !== v) ctx.warn(`ca: the guest's ${k}=${had} is replaced by ${v} so clients trust the bottle's CA`);
-          draft.env[k] = v;
-        }
-      });
+      // Settled after every other plan tap and after what those registered to run when planned (egress's settling asks for the CA).
+      hooks.plan.tap({ name: 'ca', stage: Number.MAX_SAFE_INTEGER }, (draft, ctx) =>
+        ctx.whenPlanned(async () => {
+          closed = true;
+          if (!requested) return;
+          // node-forge is loaded only when a bottle needs its CA.
+          const { createAuthority } = await import('./authority.ts');
+          authority = createAuthority({ commonName: `claude-bottle CA ${draft.slug}`, ...opts.authority });
+          draft.files.push({ guestPath: CA_GUEST_PATH, content: authority.certPem, owner: 'root', mode: 0o644, plugin: 'ca' });
+          draft.commands.push({ argv: ['sh', '-c', CA_INSTALL_SCRIPT, 'trust-ca', authority.subjectHash], title: 'trust the bottle CA', user: 'root', plugin: 'ca' });
+          for (const [k, v] of Object.entries(CA_ENV)) {
+            const had = draft.env[k];
+            if (had !== undefined && had !== v) ctx.warn(`ca: the guest's ${k}=${had} is replaced by ${v} so clients trust the bottle's CA`);
+            draft.env[k] = v;
+          }
+        }),
+      );
 
       hooks.preStart.tapPromise('ca', async (ctx) => {
         if (!authority) return;
@@ -117,5 +129,8 @@ export function caPlugin(opts: CaPluginOptions = {}): CaPlugin {
         ctx.bus.emit('audit', { type: 'ca.created', plugin: 'ca', fingerprint256: authority.fingerprint256 });
       });
     },
-  };
+  });
 }
+
+/** The ca plugin as the registry holds it. */
+export type CaPlugin = ReturnType<typeof caPlugin>;

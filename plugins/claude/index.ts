@@ -10,12 +10,11 @@
 // accepted, the workspace trusted), and it runs unattended: the bottle is the
 // boundary (IS_SANDBOX=1, --dangerously-skip-permissions), unless the config
 // keeps its own permission prompts.
-import { STAGE, type BottlePlugin } from '../../core/hooks.ts';
+import { definePlugin, STAGE } from '../../core/hooks.ts';
 import { GUEST_HOME, GUEST_WORKSPACE } from '../../core/plan.ts';
-import { canonicalHost } from '../egress/hosts.ts';
-import type { EgressPlugin } from '../egress/index.ts';
+import '../egress/index.ts';
 import { isClaude } from '../prompt/index.ts';
-import type { ClaudeConfig } from './config.ts';
+import { claudeShape } from './config.ts';
 
 export { claudeShape } from './config.ts';
 
@@ -30,27 +29,21 @@ export const CREDENTIALS = [
 ] as const;
 
 
-export interface ClaudeOptions {
-  /** Where the credential route goes. */
-  egress: EgressPlugin;
-}
-
-export const claude = (opts: ClaudeOptions): BottlePlugin => {
+export const claude = () => {
   let on = false;
   let prompts = false;
-  return {
+  return definePlugin({
     name: 'claude',
+    config: { bottle: claudeShape },
     dependencies: ['egress'],
-    apply(hooks) {
-      // Before egress plans: the route must be in its plan.
-      hooks.plan.tapPromise({ name: 'claude', stage: STAGE.EARLY }, async (draft, ctx) => {
+    apply(hooks, { config, use }) {
+      hooks.plan.tapPromise('claude', async (draft, ctx) => {
         on = isClaude(draft.exec.argv[0]);
         if (!on) return;
-        const cfg = (ctx.bottleConfig as { claude?: ClaudeConfig }).claude ?? { permissionPrompts: false };
-        prompts = cfg.permissionPrompts;
-        const userRoute = (ctx.bottleConfig as { egress?: { routes: Array<{ host: string; inject?: unknown }> } }).egress?.routes.find((r) => canonicalHost(r.host) === ANTHROPIC_API_HOST);
+        prompts = config.bottle.claude?.permissionPrompts ?? false;
+        const egress = use('egress');
         // A route of the user's that injects (or says inject: false) decides; otherwise ours.
-        if (userRoute?.inject === undefined) {
+        if (egress.userRoute(ANTHROPIC_API_HOST)?.inject === undefined) {
           const found = CREDENTIALS.find((c) => ctx.hostEnv[c.env]);
           if (!found) {
             throw ctx.configError(
@@ -59,9 +52,9 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
               'export ANTHROPIC_API_KEY=... or run `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN=...; the guest only ever sees a placeholder',
             );
           }
-          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, inject: { ...found.inject }, dlp: 'redact', by: 'claude' }] });
+          egress.addRoute({ host: ANTHROPIC_API_HOST, inject: { ...found.inject }, dlp: 'redact', by: 'claude' });
         } else {
-          opts.egress.contribute({ routes: [{ host: ANTHROPIC_API_HOST, dlp: 'redact', by: 'claude' }] });
+          egress.addRoute({ host: ANTHROPIC_API_HOST, dlp: 'redact', by: 'claude' });
         }
         // Only what Claude Code needs to work: no telemetry, error reports or update checks.
         draft.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC ??= '1';
@@ -69,8 +62,8 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
         if (!prompts) draft.env.IS_SANDBOX = '1';
       });
 
-      // After egress planned: its placeholder is in the guest env by now.
-      hooks.plan.tapPromise({ name: 'claude', stage: STAGE.LATE }, async (draft) => {
+      // After egress settled its plan (egress registered first): its placeholder is in the guest env by now.
+      hooks.plan.tap({ name: 'claude', stage: STAGE.LATE }, (draft, ctx) => ctx.whenPlanned(() => {
         if (!on) return;
         const key = draft.env.ANTHROPIC_API_KEY;
         const state = {
@@ -82,12 +75,12 @@ export const claude = (opts: ClaudeOptions): BottlePlugin => {
           projects: { [GUEST_WORKSPACE]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, projectOnboardingSeenCount: 1 } },
         };
         draft.files.push({ guestPath: USER_CONFIG, content: JSON.stringify(state), owner: 'node', mode: 0o600, mergeJson: true, plugin: 'claude' });
-      });
+      }));
 
       hooks.exec.tapPromise('claude', async (spec) => {
         if (on && !prompts && isClaude(spec.argv[0]) && !spec.argv.includes(SKIP_PERMISSIONS)) spec.argv.splice(1, 0, SKIP_PERMISSIONS);
         return spec;
       });
     },
-  };
+  });
 };

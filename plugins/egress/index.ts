@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Door } from '../../core/doors.ts';
-import type { BottlePlugin } from '../../core/hooks.ts';
-import type { CaPlugin } from '../ca/index.ts';
-import { DEFAULT_MAX_BODY_BYTES, type EgressConfig, type InjectConfig } from './config.ts';
+import { definePlugin, type PlanContext } from '../../core/hooks.ts';
+import type { PlanDraft } from '../../core/plan.ts';
+import { DEFAULT_MAX_BODY_BYTES, egressShape, type EgressConfig, type InjectConfig } from './config.ts';
 import { Allowlist, canonicalHost, isForbiddenAddress, refuseRiskyPattern, validatePattern } from './hosts.ts';
 import type { Authority, Route } from './types.ts';
 
@@ -27,12 +27,7 @@ export const EGRESS_PORT = 3128;
 
 const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
 
-export interface EgressOptions {
-  /** The bottle's CA (the `ca` plugin), which signs the leaf certificates of intercepted hosts. */
-  ca: CaPlugin;
-}
-
-/** A route another plugin adds to the bottle's proxy from its plan tap (it must run before egress's: `STAGE.EARLY`). */
+/** A route another plugin adds to the bottle's proxy (from any plan tap). */
 export interface RouteContribution {
   host: string;
   /** The credential to inject (the host env var must be set: check it first, with your own message). */
@@ -43,21 +38,41 @@ export interface RouteContribution {
   by: string;
 }
 
-/** The egress plugin, with what a human's approval may change while the bottle runs. */
-export interface EgressPlugin extends BottlePlugin {
-  /**
-   * Adds routes to this bottle's proxy, which then runs even without an
-   * `egress` key. A route the user configured for the same host keeps its
-   * `upstream`, and its `inject` wins (`inject: false` turns injection off).
-   */
-  contribute(c: { routes: RouteContribution[] }): void;
-  /** Adds a host (or `*.` pattern) to the running proxy's allowlist for the bottle's life. */
-  allowHost(pattern: string): void;
-  /** The effective policy, without secrets. */
-  status(): { enabled: boolean; allow: string[]; routes: Array<{ host: string; injects?: string; upstream?: string }>; dlp: boolean };
+/** The proxy's policy, without secrets (what supervise shows the agent). */
+export interface EgressStatus {
+  enabled: boolean;
+  allow: string[];
+  routes: Array<{ host: string; injects?: string; upstream?: string }>;
+  dlp: boolean;
 }
 
-export const egress = (opts: EgressOptions): EgressPlugin => {
+/** What egress offers other plugins: `api.use('egress')`. */
+export interface EgressApi {
+  /**
+   * In `plan` (any stage): allow a host (or `*.` pattern) for this bottle;
+   * the proxy then runs even without an `egress` key. While the bottle runs
+   * (a human's approval): added to the running proxy at once.
+   */
+  allowHost(pattern: string, by?: string): void;
+  /**
+   * In `plan` (any stage): a route for a host. A route the user configured
+   * for the same host keeps its `upstream`, and its `inject` wins
+   * (`inject: false` turns injection off).
+   */
+  addRoute(route: RouteContribution): void;
+  /** The user's own route for `host` in this bottle's config, if any (to decide what to contribute). */
+  userRoute(host: string): EgressConfig['routes'][number] | undefined;
+  /** The effective policy, without secrets. */
+  status(): EgressStatus;
+}
+
+declare module '../../core/hooks.ts' {
+  interface PluginApis {
+    egress: EgressApi;
+  }
+}
+
+export const egress = () => {
   // What the plan must not carry (it is printed by `bottle plan`): the real tokens.
   let routes: Route[] = [];
   let allow: string[] = [];
@@ -67,19 +82,31 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
   let policy: Allowlist | undefined;
   let door: Door | undefined;
   let contributed: RouteContribution[] = [];
-  /** True once egress's own plan tap ran: a contribution then comes too late. */
+  let contributedAllow: Array<{ pattern: string; by: string }> = [];
+  /** The user's config for this bottle (set when the kernel applies the plugin). */
+  let given: EgressConfig | undefined;
+  /** True once egress settled its plan: a contribution then comes too late. */
   let planned = false;
+  const tooLate = (what: string, by: string | undefined) =>
+    new Error(`egress: ${what}${by ? ` from plugin "${by}"` : ''} came after egress settled its plan; contribute from a plan tap (any stage), not later`);
 
-  return {
-    name: 'egress',
-    contribute(c) {
-      if (planned) throw new Error(`egress: a route from "${c.routes[0]?.by ?? '?'}" came after egress planned; contribute from a plan tap with stage STAGE.EARLY`);
-      contributed.push(...c.routes);
+  const api: EgressApi = {
+    allowHost(pattern, by) {
+      if (policy) {
+        refuseRiskyPattern(validatePattern(pattern));
+        policy.add(pattern);
+        return;
+      }
+      if (planned) throw tooLate(`allowHost("${pattern}")`, by);
+      contributedAllow.push({ pattern, by: by ?? 'another plugin' });
     },
-    allowHost(pattern) {
-      if (!policy) throw new Error('this bottle has no egress proxy running: nothing can be allowed');
-      refuseRiskyPattern(validatePattern(pattern));
-      policy.add(pattern);
+    addRoute(route) {
+      if (planned) throw tooLate(`a route for "${route.host}"`, route.by);
+      contributed.push(route);
+    },
+    userRoute(host) {
+      const h = canonicalHost(host);
+      return given?.routes.find((r) => canonicalHost(r.host) === h);
     },
     status() {
       return {
@@ -89,33 +116,41 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         dlp: dlp.on,
       };
     },
+  };
+
+  return definePlugin({
+    name: 'egress',
+    config: { bottle: egressShape },
     dependencies: ['ca'],
-    apply(hooks) {
+    api,
+    apply(hooks, { config, use }) {
+      given = config.bottle.egress;
       // Each plan starts afresh (a sync tap: no progress step of its own).
       hooks.plan.tap({ name: 'egress', stage: Number.MIN_SAFE_INTEGER }, () => {
         contributed = [];
+        contributedAllow = [];
         planned = false;
         enabled = false;
       });
 
-      hooks.plan.tapPromise('egress', async (draft, ctx) => {
+      // Settled once every plan tap has run: contributions from any stage count.
+      hooks.plan.tap('egress', (draft, ctx) => ctx.whenPlanned(() => settle(draft, ctx)));
+
+      const settle = (draft: PlanDraft, ctx: PlanContext) => {
         planned = true;
-        const given = (ctx.bottleConfig as { egress?: EgressConfig }).egress;
-        if (!given && !contributed.length) return;
+        if (!given && !contributed.length && !contributedAllow.length) return;
         const cfg: EgressConfig = given ?? { allow: [], routes: [], dlp: true };
         enabled = true;
         const at = `bottles.${draft.bottle}.egress`;
-        allow = cfg.allow.map((p, i) => {
+        const patterns = [...cfg.allow.map((p, i) => ({ p, at: `${at}.allow[${i}]`, user: true })), ...contributedAllow.map((c) => ({ p: c.pattern, at: `plugin ${c.by}`, user: false }))];
+        allow = patterns.map(({ p, at: where, user }) => {
           let canonical: string;
           try {
             canonical = validatePattern(p);
-          } catch (e) {
-            throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message, 'use an exact host or `*.example.com`');
-          }
-          try {
             refuseRiskyPattern(canonical);
           } catch (e) {
-            throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message);
+            if (!user) throw new Error(`egress: ${where} asked to allow ${JSON.stringify(p)}: ${(e as Error).message}`);
+            throw ctx.configError(where, (e as Error).message, 'use an exact host or `*.example.com`');
           }
           return canonical;
         });
@@ -153,11 +188,11 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         dlp = d === false ? { on: false, maxBodyBytes: 0, oversize: 'pass' } : { on: true, maxBodyBytes: (d === true ? undefined : d.maxBodyBytes) ?? DEFAULT_MAX_BODY_BYTES, oversize: d === true ? 'block' : d.oversize };
         // Interception (routes, DLP) needs the bottle's CA in the guest's trust store.
         intercepts = dlp.on || routes.length > 0;
-        if (intercepts) opts.ca.request();
+        if (intercepts) use('ca').request();
         const description = `HTTP(S) proxy: ${allow.length} allowed pattern(s), ${routes.length} route(s), DLP ${dlp.on ? 'on' : 'off'}`;
         door = ctx.door({ name: 'proxy', port: EGRESS_PORT, description });
         draft.daemons.push({ name: 'egress', plugin: 'egress', description: `${description}; door ${door.url}` });
-      });
+      };
 
       hooks.preStart.tapPromise('egress', async (ctx) => {
         if (!enabled || !door) return;
@@ -173,7 +208,7 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
           policy,
           routes,
           // Nothing is intercepted without routes or DLP: every CONNECT is a tunnel.
-          authority: intercepts ? opts.ca.authority() : NO_INTERCEPTION,
+          authority: intercepts ? use('ca').authority() : NO_INTERCEPTION,
           ...(plain ? { scanner: plain, scannerFor: (host: string) => byHost.get(host) ?? plain } : {}),
           maxBodyBytes: dlp.maxBodyBytes,
           oversize: dlp.oversize,
@@ -200,5 +235,8 @@ export const egress = (opts: EgressOptions): EgressPlugin => {
         policy = undefined;
       });
     },
-  };
+  });
 };
+
+/** The egress plugin as the registry holds it. */
+export type EgressPlugin = ReturnType<typeof egress>;

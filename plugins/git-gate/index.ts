@@ -7,10 +7,10 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { DOOR_GUEST_HOST, type Door } from '../../core/doors.ts';
-import type { BottlePlugin } from '../../core/hooks.ts';
+import { definePlugin } from '../../core/hooks.ts';
 import { resolveUserPath } from '../../core/paths.ts';
 import { GUEST_HOME } from '../../core/plan.ts';
-import type { GitConfig } from './config.ts';
+import { gitShape, type GitConfig } from './config.ts';
 import type { Gate, GateRemote } from './types.ts';
 
 export { gitShape } from './config.ts';
@@ -21,22 +21,31 @@ export const GATE_PORT = 9418;
 /** What the guest's git talks to instead of `remote.upstream`. */
 export const gateUrl = (name: string) => `http://${DOOR_GUEST_HOST}:${GATE_PORT}/${name}.git`;
 
-/** The git gate plugin, with what a human's approval may change while the bottle runs. */
-export interface GitGatePlugin extends BottlePlugin {
-  /** A one-time exception: the next push of this branch skips the ref rules (not DLP). */
-  allowPushOnce(ref: string): string;
-  /** The effective policy, without secrets. */
-  status(): { remotes: Array<{ name: string; upstream: string }>; policy?: GitConfig['policy'] };
+/** The gate's policy, without secrets. */
+export interface GitGateStatus {
+  remotes: Array<{ name: string; upstream: string }>;
+  policy?: GitConfig['policy'];
 }
 
-export const gitGate = (): GitGatePlugin => {
+/** What the git gate offers other plugins (what a human's approval may change while the bottle runs): `api.use('git-gate')`. */
+export interface GitGateApi {
+  /** A one-time exception: the next push of this branch skips the ref rules (not DLP). */
+  allowPushOnce(ref: string): string;
+  status(): GitGateStatus;
+}
+
+declare module '../../core/hooks.ts' {
+  interface PluginApis {
+    'git-gate': GitGateApi;
+  }
+}
+
+export const gitGate = () => {
   let remotes: GateRemote[] = [];
   let policy: GitConfig['policy'] | undefined;
   let gate: Gate | undefined;
   let door: Door | undefined;
-
-  return {
-    name: 'git-gate',
+  const api: GitGateApi = {
     allowPushOnce(ref) {
       if (!gate) throw new Error('this bottle has no git gate running: there is nothing to push through');
       return gate.allowOnce(ref);
@@ -44,9 +53,15 @@ export const gitGate = (): GitGatePlugin => {
     status() {
       return { remotes: remotes.map((r) => ({ name: r.name, upstream: r.upstream })), ...(policy ? { policy } : {}) };
     },
-    apply(hooks) {
+  };
+
+  return definePlugin({
+    name: 'git-gate',
+    config: { bottle: gitShape },
+    api,
+    apply(hooks, { config }) {
       hooks.plan.tapPromise('git-gate', async (draft, ctx) => {
-        const cfg = (ctx.bottleConfig as { git?: GitConfig }).git;
+        const cfg = config.bottle.git;
         const entries = Object.entries(cfg?.remotes ?? {});
         if (!cfg || !entries.length) return;
         policy = cfg.policy;
@@ -95,8 +110,11 @@ export const gitGate = (): GitGatePlugin => {
         ctx.bus.emit('log', { plugin: 'git-gate', message: `git gate on ${door.url} (${g.socketPath})` });
       });
     },
-  };
+  });
 };
+
+/** The git gate plugin as the registry holds it. */
+export type GitGatePlugin = ReturnType<typeof gitGate>;
 
 async function readable(file: string): Promise<boolean> {
   try {

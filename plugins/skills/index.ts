@@ -5,7 +5,7 @@
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { BottlePlugin, PlanContext } from '../../core/hooks.ts';
+import { definePlugin, type PlanContext } from '../../core/hooks.ts';
 import { resolveUserPath } from '../../core/paths.ts';
 
 export const DEFAULT_GUEST_SKILLS_DIR = '/home/node/.claude/skills';
@@ -16,7 +16,6 @@ export const skillsTopShape = {
 export const skillsAgentShape = {
   skills: z.array(z.string()).default([]).describe('Names of skill directories under `skillsDir` to install.'),
 };
-type SkillsFields = z.output<z.ZodObject<typeof skillsAgentShape>>;
 
 /** A skill name is one directory name: no separators, not `.` or `..`. */
 export function badSkillName(name: string): string | undefined {
@@ -61,29 +60,31 @@ function guestSkillsDir(ctx: PlanContext): string {
   return dir.replace(/\/+$/, '');
 }
 
-export const skills = (): BottlePlugin => ({
-  name: 'skills',
-  apply(hooks) {
-    hooks.plan.tapPromise('skills', async (draft, ctx) => {
-      const names = (ctx.agent as typeof ctx.agent & SkillsFields).skills;
-      if (!names.length) return;
-      const hostDir = resolveUserPath(String(ctx.config.skillsDir ?? '~/.claude/skills'), draft.configDir, ctx.hostEnv.HOME);
-      const guestDir = guestSkillsDir(ctx);
-      for (const [i, name] of names.entries()) {
-        const field = `agents.${draft.agent}.skills[${i}]`;
-        const bad = badSkillName(name);
-        if (bad) throw ctx.configError(field, `"${name}" is not a skill name: it ${bad}`, 'name a directory directly under skillsDir');
-        const host = path.join(hostDir, name);
-        const st = await lstat(host).catch(() => undefined);
-        if (!st?.isDirectory()) {
-          throw ctx.configError(field, `no skill "${name}" in ${hostDir} (${host} ${st ? 'is not a directory' : 'does not exist'})`, 'create it (with a SKILL.md), fix the name, or set `skillsDir`');
+export const skills = () =>
+  definePlugin({
+    name: 'skills',
+    config: { top: skillsTopShape, agent: skillsAgentShape },
+    apply(hooks, { config }) {
+      hooks.plan.tapPromise('skills', async (draft, ctx) => {
+        const names = config.agent.skills;
+        if (!names.length) return;
+        const hostDir = resolveUserPath(config.top.skillsDir, draft.configDir, ctx.hostEnv.HOME);
+        const guestDir = guestSkillsDir(ctx);
+        for (const [i, name] of names.entries()) {
+          const field = `agents.${draft.agent}.skills[${i}]`;
+          const bad = badSkillName(name);
+          if (bad) throw ctx.configError(field, `"${name}" is not a skill name: it ${bad}`, 'name a directory directly under skillsDir');
+          const host = path.join(hostDir, name);
+          const st = await lstat(host).catch(() => undefined);
+          if (!st?.isDirectory()) {
+            throw ctx.configError(field, `no skill "${name}" in ${hostDir} (${host} ${st ? 'is not a directory' : 'does not exist'})`, 'create it (with a SKILL.md), fix the name, or set `skillsDir`');
+          }
+          const escape = await escapingLink(host);
+          if (escape) {
+            throw ctx.configError(field, `skill "${name}" has a symlink that leads outside it: ${path.relative(host, escape.link)} -> ${escape.target}`, 'copy the file into the skill instead of linking to it');
+          }
+          draft.files.push({ hostPath: host, guestPath: `${guestDir}/${name}`, owner: 'node', replace: true, plugin: 'skills' });
         }
-        const escape = await escapingLink(host);
-        if (escape) {
-          throw ctx.configError(field, `skill "${name}" has a symlink that leads outside it: ${path.relative(host, escape.link)} -> ${escape.target}`, 'copy the file into the skill instead of linking to it');
-        }
-        draft.files.push({ hostPath: host, guestPath: `${guestDir}/${name}`, owner: 'node', replace: true, plugin: 'skills' });
-      }
-    });
-  },
-});
+      });
+    },
+  });

@@ -4,11 +4,11 @@
 // `deny`); an approved host goes into the running proxy, an approved push
 // through the gate once. Registered in the guest with `claude mcp add`.
 import { DOOR_GUEST_HOST, type Door } from '../../core/doors.ts';
-import type { BottlePlugin } from '../../core/hooks.ts';
+import { definePlugin } from '../../core/hooks.ts';
 import { GUEST_HOME } from '../../core/plan.ts';
-import type { EgressPlugin } from '../egress/index.ts';
-import type { GitGatePlugin } from '../git-gate/index.ts';
-import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT } from './config.ts';
+import '../egress/index.ts';
+import '../git-gate/index.ts';
+import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT, superviseShape } from './config.ts';
 
 export { superviseShape } from './config.ts';
 
@@ -20,21 +20,17 @@ export const CLAUDE_USER_CONFIG = `${GUEST_HOME}/.claude.json`;
 /** The user config with supervise registered, as `claude mcp add --scope user --transport http supervise URL` leaves it. */
 export const claudeUserConfig = () => `${JSON.stringify({ mcpServers: { supervise: { type: 'http', url: SUPERVISE_URL } } }, null, 2)}\n`;
 
-export interface SuperviseOptions {
-  /** Where approved hosts go. */
-  egress: EgressPlugin;
-  /** Where approved pushes go. */
-  gitGate: GitGatePlugin;
-}
-
-export const supervise = (opts: SuperviseOptions): BottlePlugin => {
+/** Approved hosts go to egress and approved pushes to the git gate, when those run in the bottle. */
+export const supervise = () => {
   let timeoutMs = 0;
   let door: Door | undefined;
-  return {
+  return definePlugin({
     name: 'supervise',
-    apply(hooks) {
+    config: { bottle: superviseShape },
+    optionalDependencies: ['egress', 'git-gate'],
+    apply(hooks, { config, find }) {
       hooks.plan.tapPromise('supervise', async (draft, ctx) => {
-        const cfg = (ctx.bottleConfig as { supervise?: boolean | { timeoutSeconds: number } }).supervise;
+        const cfg = config.bottle.supervise;
         timeoutMs = cfg === undefined || cfg === false ? 0 : cfg === true ? DEFAULT_TIMEOUT_MS : cfg.timeoutSeconds * 1000;
         if (!timeoutMs) return;
         // Registered at user scope, where `claude mcp add --scope user` (the
@@ -53,6 +49,8 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
 
       hooks.preStart.tapPromise('supervise', async (ctx) => {
         if (!timeoutMs || !door) return;
+        const egress = find('egress');
+        const gitGate = find('git-gate');
         // The MCP SDK is loaded only for bottles that supervise.
         const { startSupervise } = await import('./server.ts');
         const server = await startSupervise({
@@ -60,14 +58,23 @@ export const supervise = (opts: SuperviseOptions): BottlePlugin => {
           stateDir: ctx.stateDir,
           slug: ctx.plan.slug,
           timeoutMs,
-          status: () => ({ bottle: ctx.plan.bottle, egress: opts.egress.status(), git: opts.gitGate.status() }),
-          onEgressApproved: (host) => opts.egress.allowHost(host),
-          onPushApproved: (ref) => void opts.gitGate.allowPushOnce(ref),
+          status: () => ({ bottle: ctx.plan.bottle, egress: egress?.status() ?? NO_EGRESS, git: gitGate?.status() ?? NO_GIT }),
+          onEgressApproved: (host) => {
+            if (!egress) throw new Error('this bottle has no egress proxy (egress is disabled): nothing can be allowed');
+            egress.allowHost(host);
+          },
+          onPushApproved: (ref) => {
+            if (!gitGate) throw new Error('this bottle has no git gate (git-gate is disabled): nothing can be pushed');
+            void gitGate.allowPushOnce(ref);
+          },
           onAudit: (e) => ctx.bus.emit('audit', { plugin: 'supervise', ...e }),
         });
         ctx.onUndo('stop supervise', () => server.close());
         ctx.bus.emit('log', { plugin: 'supervise', message: `supervise on ${SUPERVISE_URL} (${server.socketPath}); answer with \`bottle approvals\`` });
       });
     },
-  };
+  });
 };
+
+const NO_EGRESS = { enabled: false, allow: [], routes: [], dlp: false };
+const NO_GIT = { remotes: [] };

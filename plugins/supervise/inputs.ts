@@ -1,7 +1,7 @@
 // What a model writes into request_egress and request_push, made canonical:
 // a host or `*.` pattern for the proxy, a full branch ref for the git gate.
 // Anything else is an Error whose message goes back to the model as written.
-import { isForbiddenAddress, isIpLiteral, validatePattern } from '../egress/hosts.ts';
+import { refuseRiskyPattern, validatePattern } from '../egress/hosts.ts';
 import { sanitize } from './sanitize.ts';
 
 /** A host or `*.` pattern from what a model may write (`https://x.org/path`, `x.org:443`), canonical; or an Error. */
@@ -19,11 +19,9 @@ export function egressTarget(input: string): string {
     if (port) s = port[1]!;
   }
   const pattern = validatePattern(s);
-  const literal = pattern.startsWith('*.') ? undefined : isIpLiteral(pattern) ? pattern : undefined;
-  // No bottle may reach these whatever its allowlist says, so an approval could not help: refused before the human is asked.
-  if (literal && isForbiddenAddress(literal)) {
-    throw new Error(`${pattern} is a loopback, private, link-local or otherwise reserved address: no bottle may reach it, so it cannot be requested`);
-  }
+  // What no config may allow (this machine, private networks, metadata, a
+  // wildcard over a public suffix) no approval may either: refused before the human is asked.
+  refuseRiskyPattern(pattern);
   return pattern;
 }
 

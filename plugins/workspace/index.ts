@@ -9,10 +9,10 @@
 // and bottle's config files are mounted read-only.
 import { lstat, mkdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BottlePlugin } from '../../core/hooks.ts';
+import { definePlugin } from '../../core/hooks.ts';
 import { guardMountedWorkspace } from './mount-guard.ts';
 
-export const workspace = (): BottlePlugin => ({
+export const workspace = () => definePlugin({
   name: 'workspace',
   apply(hooks) {
     /** The empty `.git` made on the host to hold the guest's own, when the workspace had none. */

@@ -36,14 +36,14 @@ let door;
 const requester = {
   name: 'ca-requester',
   dependencies: ['ca'],
-  apply(hooks) {
+  apply(hooks, api) {
     hooks.plan.tapPromise('ca-requester', async (draft, ctx) => {
-      ca.request();
+      api.use('ca').request();
       door = ctx.door({ name: 'tls', port: 8443, description: 'a TLS test server' });
       ${opts.before ? `draft.commands.push({ argv: ['sh', '-c', ${JSON.stringify(opts.before)}], user: 'root', plugin: 'ca-requester' });` : ''}
     });
     hooks.preStart.tapPromise('ca-requester', async (ctx) => {
-      const authority = ca.authority();
+      const authority = api.use('ca').authority();
       const gw = door.host;
       // Clients send no SNI for an IP literal: the leaf for 127.0.0.1 is the default.
       const server = net.createServer((raw) => {

@@ -4,6 +4,7 @@
 // reason, an unanswered request times out, a flood is limited, and nothing
 // in the guest's reach can approve. The "agent" here is curl speaking MCP.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
 import { agentName, bottle, leftovers, project, TEST_IMAGE, type Project } from '../helpers/cli.ts';
@@ -15,6 +16,9 @@ interface Pending {
   reason: string;
   text: string;
 }
+
+/** This machine's own name: in its /etc/hosts, so resolving it sends nothing out. */
+const HOST = hostname().toLowerCase();
 
 const MCP = `
 url=http://127.0.0.1:8767/mcp
@@ -44,11 +48,12 @@ describe.skipIf(!dockerAvailable)('supervise from inside a bottle', () => {
     });
     const script = [
       MCP,
-      // Through the proxy even for localhost (NO_PROXY would send curl straight to the guest's own loopback).
-      `echo "before $(curl -s -m 10 --noproxy '' -x "$HTTP_PROXY" http://localhost/ | head -c 80)"`,
+      // The host's own name (resolved from its /etc/hosts, no DNS query leaves): allowable by name, refused at the dial.
+      `echo "before $(curl -s -m 10 -x "$HTTP_PROXY" http://${HOST}/ | head -c 80)"`,
       `echo "status $(call 2 bottle_status '{}' | grep -o 'supervise' | head -1)"`,
-      `echo "egress $(call 3 request_egress '{"host":"localhost","reason":"need it \\u001b[31mred\\u001b[0m \\u202eevil"}' | verdict)"`,
-      `echo "after $(curl -s -m 10 --noproxy '' -x "$HTTP_PROXY" http://localhost/ | head -c 80)"`,
+      `echo "local $(call 6 request_egress '{"host":"localhost","reason":"loopback"}' | grep -o 'this machine' | head -1)"`,
+      `echo "egress $(call 3 request_egress '{"host":"${HOST}","reason":"need it \\u001b[31mred\\u001b[0m \\u202eevil"}' | verdict)"`,
+      `echo "after $(curl -s -m 10 -x "$HTTP_PROXY" http://${HOST}/ | head -c 80)"`,
       `echo "denied $(call 4 request_egress '{"host":"other.test","reason":"more"}' | verdict)"`,
       `echo "timeout $(call 5 ask '{"question":"anyone there?"}' | verdict)"`,
       // A flood: five wait, the sixth is refused at once.
@@ -71,7 +76,7 @@ describe.skipIf(!dockerAvailable)('supervise from inside a bottle', () => {
           if (done.has(q.id)) continue;
           done.add(q.id);
           seen.push(q);
-          if (q.subject === 'localhost') answered.push((await bottle(p, ['approve', q.id])).stdout);
+          if (q.subject === HOST) answered.push((await bottle(p, ['approve', q.id])).stdout);
           if (q.subject === 'other.test') answered.push((await bottle(p, ['deny', q.id, '--reason', 'not today'])).stdout);
         }
       }
@@ -88,7 +93,9 @@ describe.skipIf(!dockerAvailable)('supervise from inside a bottle', () => {
     expect(out.get('status')).toBe('supervise');
   });
 
-  it('an approved host is added to the running proxy at once', () => {
+  it('an approved host is added to the running proxy at once; this machine cannot even be asked for', () => {
+    expect(out.get('local')).toBe('this machine');
+    expect(seen.some((q) => q.subject === 'localhost')).toBe(false);
     expect(out.get('before')).toContain('is not allowed');
     expect(out.get('egress')).toMatch(/^approved/);
     // Allowed now; what stops it is the loopback refusal, no longer the allowlist.
@@ -107,7 +114,7 @@ describe.skipIf(!dockerAvailable)('supervise from inside a bottle', () => {
   });
 
   it('shows request text with escapes and bidi marks neutralised', () => {
-    const req = seen.find((q) => q.subject === 'localhost')!;
+    const req = seen.find((q) => q.subject === HOST)!;
     expect(req.reason).toContain('need it');
     for (const q of seen) expect(q.text + q.reason).not.toMatch(/[\u001b\u202a-\u202e\u2066-\u2069]/);
   });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BottleError } from '../../../core/errors.ts';
 import type { Plan } from '../../../core/plan.ts';
-import type { EgressPlugin } from '../../../plugins/egress/index.ts';
+import type { EgressApi } from '../../../plugins/egress/index.ts';
 import { kernelFor, oneAgent, TEST_API_KEY } from '../../helpers/plan.ts';
 
 const OAUTH = 'sk-ant-oat01-test-not-a-real-token-abcdef';
@@ -13,7 +13,7 @@ const OAUTH = 'sk-ant-oat01-test-not-a-real-token-abcdef';
 async function planWith(hostEnv: Record<string, string | undefined>, bottle: object = {}, command?: string[], top: object = {}) {
   const { kernel } = kernelFor(oneAgent({}, bottle, top), { hostEnv: { ANTHROPIC_API_KEY: undefined, ...hostEnv } });
   const plan = await kernel.plan(command);
-  const egress = kernel.plugins.find((p) => p.name === 'egress') as EgressPlugin | undefined;
+  const egress = kernel.plugins.find((p) => p.name === 'egress')?.api as EgressApi | undefined;
   return { plan, egress: egress?.status() };
 }
 const claudeJson = (plan: Plan) => JSON.parse(String(plan.files.find((f) => f.guestPath === '/home/node/.claude.json')?.content ?? 'null'));

@@ -18,7 +18,7 @@ function skillsDir(...names: string[]): string {
   return dir;
 }
 
-const skillFiles = (files: readonly { plugin: string }[]) => files.filter((f) => f.plugin === 'skills');
+const skillFiles = (files: readonly { plugin?: string }[]) => files.filter((f) => f.plugin === 'skills');
 
 describe('skills plugin', () => {
   it('declares one replacing guest dir per skill, owned by node', async () => {

@@ -9,29 +9,33 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent, LogEvent, WarnEvent } from '../../../../core/bus.ts';
-import { STAGE, type BottlePlugin } from '../../../../core/hooks.ts';
+import type { BottlePlugin } from '../../../../core/hooks.ts';
 import { Kernel } from '../../../../core/kernel.ts';
 import type { Plan } from '../../../../core/plan.ts';
 import { provisionScript } from '../../../../core/guest-files.ts';
-import { CA_BUNDLE, CA_ENV, CA_GUEST_PATH, CA_INSTALL_SCRIPT, caPlugin, type CaPlugin } from '../../../../plugins/ca/index.ts';
+import { CA_BUNDLE, CA_ENV, CA_GUEST_PATH, CA_INSTALL_SCRIPT, caPlugin } from '../../../../plugins/ca/index.ts';
 import { FakeBackend } from '../../../helpers/fake-backend.ts';
 import { oneAgent, resolve } from '../../../helpers/plan.ts';
 
-/** A tiny plugin standing in for egress: requests the CA in plan when `want` is set. */
-function requester(ca: CaPlugin, want: boolean, stage?: number): BottlePlugin {
+/** A tiny plugin standing in for egress: requests the CA in plan when `want` is set (or, `late`, in preStart). */
+function requester(want: boolean, stage?: number, late = false): BottlePlugin {
   return {
     name: 'requester',
     dependencies: ['ca'],
-    apply(hooks) {
+    apply(hooks, api) {
       hooks.plan.tapPromise(stage === undefined ? 'requester' : { name: 'requester', stage }, async () => {
-        if (want) ca.request();
+        if (want && !late) api.use('ca').request();
+      });
+      hooks.preStart.tapPromise('requester', async () => {
+        if (late) api.use('ca').request();
       });
     },
   };
 }
 
-function kernelWith(want: boolean, bottle: object = {}, opts: { stage?: number } = {}) {
-  const ca = caPlugin();
+function kernelWith(want: boolean, bottle: object = {}, opts: { stage?: number; late?: boolean } = {}) {
+  const plugin = caPlugin();
+  const ca = plugin.api!;
   const backend = new FakeBackend();
   const kernel = new Kernel({
     config: resolve(oneAgent({}, bottle)),
@@ -39,7 +43,7 @@ function kernelWith(want: boolean, bottle: object = {}, opts: { stage?: number }
     configDir: '/cfg',
     cwd: '/cfg',
     backend,
-    builtins: [requester(ca, want, opts.stage), ca],
+    builtins: [requester(want, opts.stage, opts.late), plugin],
     stateRoot: mkdtempSync(path.join(tmpdir(), 'bottle-ca-unit-')),
     hostEnv: { HOME: '/home/someone' },
     slug: 'demo-abc12',
@@ -85,17 +89,25 @@ describe('ca plugin', () => {
     expect(plan.files).toEqual([]);
     expect(plan.commands).toEqual([]);
     expect(Object.keys(plan.env).filter((k) => k in CA_ENV)).toEqual([]);
-    expect(() => ca.authority()).toThrow('no plugin called ca.request()');
+    expect(() => ca.authority()).toThrow('no plugin called request() in plan');
   });
 
   it('authority() before plan is a clear error', () => {
     const { ca } = kernelWith(true);
-    expect(() => ca.authority()).toThrow('authority() was called before the plan hook made the CA');
+    expect(() => ca.authority()).toThrow('authority() was called before the plan made the CA');
   });
 
-  it('a request after ca planned (a tap later than LATE) is a clear error naming the requester', async () => {
-    const { kernel } = kernelWith(true, {}, { stage: STAGE.LATE + 1 });
-    await expect(kernel.plan()).rejects.toMatchObject({ plugin: 'requester', message: expect.stringContaining('request() came after the CA was planned') });
+  it('a request from a plan tap at any stage counts, even after ca\'s own tap', async () => {
+    const { kernel, ca } = kernelWith(true, {}, { stage: Number.MAX_SAFE_INTEGER });
+    const plan = await kernel.plan();
+    expect(plan.files.map((f) => f.guestPath)).toContain(CA_GUEST_PATH);
+    expect(ca.authority().certPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('a request after the plan (in preStart) is a clear error naming the requester', async () => {
+    const { kernel } = kernelWith(false, {}, { late: true });
+    const r = await kernel.run();
+    expect(r.error).toMatchObject({ plugin: 'requester', message: expect.stringContaining('request() came after the CA was planned') });
   });
 
   it('overrides a bottle env that points clients elsewhere, with a warning', async () => {
