@@ -36,6 +36,7 @@ export function makeKernel(loaded: LoadedConfig, opts: CommonOptions & { signal?
     config: loaded.config,
     configName: configName(loaded, cwd),
     configDir: loaded.dir,
+    configFiles: loaded.modules,
     agent: opts.agent,
     cwd,
     backend: opts.backend ?? backendFor(loaded),

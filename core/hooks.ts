@@ -21,6 +21,8 @@ export interface PlanContext {
   hostEnv: Readonly<Record<string, string | undefined>>;
   /** How the config file is named in messages, e.g. `bottle.config.ts`. */
   configName: string;
+  /** The config file and every module of the host it loaded: what a mount that the agent writes must keep read-only. */
+  configFiles: readonly string[];
   warn(message: string): void;
   /** An exit-2 error naming the config file and the field: `configError('agents.demo.skills[0]', 'no skill "x"')`. */
   configError(path: string, message: string, hint?: string): BottleError;

@@ -43,6 +43,8 @@ export interface KernelOptions {
    * refused). Started with the run, awaited before the first record is written.
    */
   auditRedactor?: () => Promise<(text: string) => string>;
+  /** The config file and the modules of the host it loaded (see PlanContext.configFiles). */
+  configFiles?: readonly string[];
 }
 
 export type Phase = 'idle' | 'planning' | 'starting' | 'running' | 'tearing-down' | 'closed' | 'invalid';
@@ -230,6 +232,7 @@ export class Kernel {
       bottleConfig,
       hostEnv: this.#opts.hostEnv ?? process.env,
       configName,
+      configFiles: this.#opts.configFiles ?? [],
       warn: (message) => this.bus.emit('warn', { message }),
       configError: (path, message, hint) => configError(configName, path, message, hint),
       door: (req) => this.#openDoor(req, '(unknown)'),

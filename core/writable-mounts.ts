@@ -29,16 +29,24 @@ export interface WritableSpan {
   from: number;
   /** Epoch ms after the guest was gone; undefined while the bottle runs or was never cleaned up. */
   to?: number;
+  /** The dir's identity, so a workspace moved or renamed afterwards is still recognised. */
+  dev?: number;
+  ino?: number;
 }
 
-type Line = { slug: string; dirs: string[]; from: number } | { slug: string; to: number };
+type Line = { slug: string; dirs: string[]; ids?: Array<[number, number] | null>; from: number } | { slug: string; to: number };
 
 export const writableMountsPath = (root: string) => path.join(root, FILE);
 
 /** Notes that `slug` is about to get `dirs` read-write. */
 export function recordWritableMounts(root: string, slug: string, dirs: readonly string[], now = Date.now()): void {
   if (dirs.length === 0) return;
-  append(root, { slug, dirs: dirs.map((d) => path.resolve(d)), from: now });
+  const abs = dirs.map((d) => path.resolve(d));
+  const ids = abs.map((d) => {
+    const st = statSync(d, { throwIfNoEntry: false });
+    return st ? ([st.dev, st.ino] as [number, number]) : null;
+  });
+  append(root, { slug, dirs: abs, ids, from: now });
 }
 
 /** Notes that `slug`'s guest is gone (called when its state dir is removed: teardown, `down`, `gc`). */
@@ -67,7 +75,14 @@ export function readWritableSpans(root: string): WritableSpan[] {
     }
     if (typeof line.slug !== 'string') continue;
     if (Array.isArray(line.dirs) && typeof line.from === 'number') {
-      const mine = line.dirs.filter((d): d is string => typeof d === 'string').map((dir) => ({ slug: line.slug!, dir, from: line.from as number }));
+      const ids = Array.isArray((line as { ids?: unknown }).ids) ? ((line as { ids: unknown[] }).ids) : [];
+      const mine: WritableSpan[] = line.dirs.flatMap((dir, i) => {
+        if (typeof dir !== 'string') return [];
+        const id = ids[i];
+        const span: WritableSpan = { slug: line.slug!, dir, from: line.from as number };
+        if (Array.isArray(id) && typeof id[0] === 'number' && typeof id[1] === 'number') Object.assign(span, { dev: id[0], ino: id[1] });
+        return [span];
+      });
       spans.push(...mine);
       open.set(line.slug, mine);
     } else if (typeof line.to === 'number') {
@@ -86,25 +101,53 @@ export function readWritableSpans(root: string): WritableSpan[] {
 export function agentWritableChange(file: string, spans: readonly WritableSpan[]): WritableSpan | undefined {
   if (spans.length === 0) return undefined;
   const abs = path.resolve(file);
-  for (const follow of [false, true]) {
-    let ctime: number;
-    let slack: number;
-    try {
-      const ns = (follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true })).ctimeNs;
-      ctime = Number(ns / 1_000_000n);
-      // Whole seconds: the filesystem keeps no finer time, so a change just before a start may read as during it.
-      slack = ns % 1_000_000_000n === 0n ? SLACK_MS : 0;
-    } catch {
-      continue;
+  // Where each span's dir is now: at its path, or wherever it was moved (same dev and inode above the file).
+  const here = spans.flatMap((s) => {
+    const root = rootOf(abs, s);
+    return root === undefined ? [] : [{ ...s, dir: root }];
+  });
+  // A directory on the way that is a link the agent made (`lib` -> some old dir of the host) redirects the file.
+  for (const s of here) {
+    const parts = path.relative(s.dir, abs).split(path.sep).slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = path.join(s.dir, ...parts.slice(0, i));
+      const hit = changedIn(dir, false, [s]);
+      if (hit && lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) return spans.find((x) => x.slug === hit.slug && x.from === hit.from);
     }
-    const hit = spans.find((s) => {
-      const rel = path.relative(s.dir, abs);
-      const inside = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-      return inside && ctime >= s.from - slack && (s.to === undefined || ctime <= s.to);
-    });
-    if (hit) return hit;
   }
-  return undefined;
+  const hit = changedIn(abs, false, here) ?? changedIn(abs, true, here);
+  return hit && spans.find((x) => x.slug === hit.slug && x.from === hit.from);
+}
+
+/** The directory of span `s` as it is now above `abs`: its recorded path, or an ancestor with its dev and inode. */
+function rootOf(abs: string, s: WritableSpan): string | undefined {
+  const rel = path.relative(s.dir, abs);
+  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) return s.dir;
+  if (s.ino === undefined) return undefined;
+  for (let d = path.dirname(abs); ; d = path.dirname(d)) {
+    const st = lstatSync(d, { throwIfNoEntry: false });
+    if (st && st.ino === s.ino && st.dev === s.dev) return d;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+/** The span of `spans` containing `abs` in which its status changed (of the link itself unless `follow`). */
+function changedIn(abs: string, follow: boolean, spans: readonly WritableSpan[]): WritableSpan | undefined {
+  let ctime: number;
+  let slack: number;
+  try {
+    const ns = (follow ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true })).ctimeNs;
+    ctime = Number(ns / 1_000_000n);
+    // Whole seconds: the filesystem keeps no finer time, so a change just before a start may read as during it.
+    slack = ns % 1_000_000_000n === 0n ? SLACK_MS : 0;
+  } catch {
+    return undefined;
+  }
+  return spans.find((s) => {
+    const rel = path.relative(s.dir, abs);
+    const inside = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+    return inside && ctime >= s.from - slack && (s.to === undefined || ctime <= s.to);
+  });
 }
 
 function append(root: string, line: Line): void {
@@ -114,7 +157,7 @@ function append(root: string, line: Line): void {
   compact(file);
 }
 
-/** Keeps the file bounded: past MAX_SPANS starts, the oldest closed spans go. */
+/** Keeps the file bounded: past MAX_SPANS starts, the oldest CLOSED spans go; an open one (a bottle still running, or not cleaned up) always stays. */
 function compact(file: string): void {
   let lines: string[];
   try {
@@ -123,5 +166,15 @@ function compact(file: string): void {
     return;
   }
   if (lines.length <= MAX_SPANS * 2) return;
-  writeFileSync(file, lines.slice(-MAX_SPANS).join('\n') + '\n', { mode: 0o600 });
+  const parsed = lines.map((l) => {
+    try {
+      return JSON.parse(l) as { slug?: unknown; to?: unknown };
+    } catch {
+      return {};
+    }
+  });
+  const closed = new Set(parsed.filter((l) => typeof l.to === 'number').map((l) => l.slug));
+  const keepFrom = lines.length - MAX_SPANS;
+  const kept = lines.filter((_, i) => i >= keepFrom || !closed.has(parsed[i]!.slug));
+  writeFileSync(file, kept.join('\n') + '\n', { mode: 0o600 });
 }

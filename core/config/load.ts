@@ -46,6 +46,8 @@ export interface LoadedConfig {
   file: string | undefined;
   /** Relative paths in the config are relative to this. */
   dir: string;
+  /** The config file and every module of the host it loaded (so a mounted workspace can keep them read-only). */
+  modules: string[];
 }
 
 export interface LoadOptions {
@@ -68,7 +70,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   } else {
     file = findConfigFile(opts.cwd);
   }
-  if (!file) return validate(DEFAULT_CONFIG, '(built-in default)', undefined, opts);
+  if (!file) return { ...validate(DEFAULT_CONFIG, '(built-in default)', undefined, opts), modules: [] };
   const shown = display(opts.cwd, file);
   // Nothing a bottle's agent could have written is run or trusted here:
   // neither the file nor any module it imports (checked as each one loads).
@@ -76,32 +78,17 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadedConfig> {
   refuseAgentWritten(file, opts.cwd, spans);
   refuseDuplicateKeys(file, shown);
   let found: { config: unknown; isEmpty?: boolean } | null;
-  const watch = spans.length && typeof module.registerHooks === 'function'
-    ? module.registerHooks({
-        // A relative or absolute import as written, before symlinks are resolved: the link itself may be the agent's.
-        resolve(specifier, context, next) {
-          const from = context.parentURL?.startsWith('file:') ? path.dirname(fileURLToPath(context.parentURL)) : undefined;
-          if (from && (specifier.startsWith('./') || specifier.startsWith('../') || specifier.startsWith('/'))) refuseAgentWritten(path.resolve(from, specifier), opts.cwd, spans);
-          return next(specifier, context);
-        },
-        load(url, context, next) {
-          if (url.startsWith('file:')) refuseAgentWritten(fileURLToPath(url), opts.cwd, spans);
-          return next(url, context);
-        },
-      })
-    : undefined;
+  const modules = watchImports(spans, opts.cwd);
   try {
     found = await explorer.load(file);
   } catch (e) {
     if (isBottleError(e)) throw e;
     throw configError(shown, '', `cannot be loaded: ${describeLoadError(e, file)}`, 'fix the error in the file; `bottle plan` checks it without starting anything');
-  } finally {
-    watch?.deregister();
   }
   if (!found || found.isEmpty || found.config === undefined || found.config === null) {
     throw configError(shown, '', 'the file is empty or exports nothing', 'export a config: `export default defineConfig({ agents: {...}, bottles: {...} })`');
   }
-  return validate(found.config, shown, file, opts);
+  return { ...validate(found.config, shown, file, opts), modules: [...new Set([file, ...modules])] };
 }
 
 /** A JSON config (or package.json's "bottle") with a key twice: JSON.parse would keep the last without a word. */
@@ -119,6 +106,40 @@ function refuseDuplicateKeys(file: string, shown: string): void {
   if (inPackage && dup.path[0] !== 'bottle') return;
   const at = formatPath(inPackage ? dup.path.slice(1) : dup.path);
   throw configError(shown, at, `line ${dup.line}, column ${dup.column}: the key "${dup.key}" appears twice${at ? '' : ' at the top level'}; only the last would count`, 'keep one of them (merge their values)');
+}
+
+/** What the import guard checks against: the spans and cwd of the latest load. */
+let guard: { spans: readonly WritableSpan[]; cwd: string; modules: string[] } | undefined;
+let hooked = false;
+
+/**
+ * Checks every module this process loads from then on, not only while the
+ * config file loads: a plugin may import a module of the workspace lazily
+ * (in a plan tap), and that one must be checked as well. Registered once;
+ * a relative import is checked as written too (before Node resolves
+ * symlinks: the link itself may be the agent's).
+ */
+function watchImports(spans: readonly WritableSpan[], cwd: string): string[] {
+  const modules: string[] = [];
+  guard = { spans, cwd, modules };
+  if (hooked || typeof module.registerHooks !== 'function') return modules;
+  hooked = true;
+  module.registerHooks({
+    resolve(specifier, context, next) {
+      const from = context.parentURL?.startsWith('file:') ? path.dirname(fileURLToPath(context.parentURL)) : undefined;
+      if (guard && from && (specifier.startsWith('./') || specifier.startsWith('../') || specifier.startsWith('/'))) refuseAgentWritten(path.resolve(from, specifier), guard.cwd, guard.spans);
+      return next(specifier, context);
+    },
+    load(url, context, next) {
+      if (guard && url.startsWith('file:')) {
+        const file = fileURLToPath(url);
+        refuseAgentWritten(file, guard.cwd, guard.spans);
+        guard.modules.push(file);
+      }
+      return next(url, context);
+    },
+  });
+  return modules;
 }
 
 /** A CONFIG error when `file` was changed while a bottle could write it (see core/writable-mounts.ts). */
@@ -169,7 +190,7 @@ function hasBottleKey(pkg: string): boolean {
   }
 }
 
-function validate(raw: unknown, shown: string, file: string | undefined, opts: LoadOptions): LoadedConfig {
+function validate(raw: unknown, shown: string, file: string | undefined, opts: LoadOptions): Omit<LoadedConfig, 'modules'> {
   const schema = createConfigSchema(withInHouseKeys(raw, shown, opts.extensions));
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {

@@ -167,6 +167,9 @@ export function refuseRiskyPattern(pattern: string): void {
     // `*.co.uk` is every British company; `*.github.io` or `*.workers.dev`
     // every stranger's site there (the list's private section: suffixes
     // under which anyone can get a name, and run a server that takes data).
+    if (isLocalName(canonical)) {
+      throw new Error(`egress pattern ${shown} covers names of this machine or the local network; list the hosts you need, or give a route an \`upstream\``);
+    }
     if (parseDomain(canonical, { allowPrivateDomains: true }).publicSuffix === canonical) {
       throw new Error(`egress pattern ${shown}: "${canonical}" is a public suffix (anyone can have a name under it), so this would allow sites of every owner; list the exact hosts you need`);
     }
@@ -178,9 +181,16 @@ export function refuseRiskyPattern(pattern: string): void {
   }
 }
 
-/** Names that mean this machine or a cloud's metadata service, whatever DNS says. */
+/**
+ * Names that mean this machine, its containers' host, the local network or a
+ * cloud's metadata service, whatever DNS says: localhost and its subdomains,
+ * `.internal` (ICANN's private-use TLD: metadata.google.internal,
+ * host.docker.internal, host.containers.internal), mDNS `.local`,
+ * `.home.arpa`, and /etc/hosts' IPv6 loopback names.
+ */
 function isLocalName(host: string): boolean {
-  return host === 'localhost' || host.endsWith('.localhost') || host === 'localhost.localdomain' || host === 'metadata.google.internal' || host === 'metadata';
+  if (['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback', 'metadata'].includes(host)) return true;
+  return ['localhost', 'internal', 'local', 'home.arpa'].some((tld) => host === tld || host.endsWith(`.${tld}`));
 }
 
 /** The hosts the guest may reach: exact hosts and `*.` wildcards, matched on whole labels. */

@@ -33,7 +33,7 @@ export interface MountGuard {
 /** Config file names at a workspace root that are mounted read-only (package.json stays writable: npm edits it; the loader still checks it). */
 const isConfigName = (n: string) => n !== 'package.json' && (CONFIG_FILES.includes(n) || /^(bottle\.config|\.bottlerc)(\.[^.]+)?$/.test(n));
 
-export async function guardMountedWorkspace(draft: PlanDraft, ctx: Pick<PlanContext, 'configError'>): Promise<MountGuard> {
+export async function guardMountedWorkspace(draft: PlanDraft, ctx: Pick<PlanContext, 'configError' | 'configFiles'>): Promise<MountGuard> {
   const { hostDir, guestDir } = draft.workspace;
   const warnings: string[] = [];
   let placeholder: string | undefined;
@@ -65,6 +65,15 @@ export async function guardMountedWorkspace(draft: PlanDraft, ctx: Pick<PlanCont
   for (const name of names.filter(isConfigName).sort()) {
     const st = await lstat(path.join(hostDir, name)).catch(() => undefined);
     if (st?.isFile()) draft.mounts.push({ hostPath: path.join(hostDir, name), guestPath: `${guestDir}/${name}`, readOnly: true });
+  }
+  // The config and every module of the workspace it loaded: what the next `bottle` runs.
+  const bound = new Set(draft.mounts.map((m) => (m.kind === 'volume' ? '' : m.hostPath)));
+  for (const file of ctx.configFiles) {
+    if (!isInside(file, hostDir) || file === hostDir || bound.has(file) || isInside(file, hostGit)) continue;
+    const st = await lstat(file).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    draft.mounts.push({ hostPath: file, guestPath: `${guestDir}/${path.relative(hostDir, file).split(path.sep).join('/')}`, readOnly: true });
+    bound.add(file);
   }
   const own = ownPackageRoot();
   if (own && isInside(own, hostDir)) {

@@ -26,7 +26,7 @@ const plant = [
   // 3. bottle's config: the user's (read-only), a new one that outranks it, a module it imports
   `echo '{}' > bottle.config.json && echo "json written" || echo "json refused"`,
   `printf 'import { writeFileSync } from "node:fs";\\nwriteFileSync("pwned-config", "");\\nexport default {};\\n' > bottle.config.ts && echo "ts written" || echo "ts refused"`,
-  `printf 'import { writeFileSync } from "node:fs";\\nwriteFileSync("pwned-import", "");\\n' >> helper.mjs`,
+  `(printf 'import { writeFileSync } from "node:fs";\\nwriteFileSync("pwned-import", "");\\n' >> helper.mjs) 2>/dev/null && echo "helper written" || echo "helper refused"`,
   `echo edited > tracked.txt`,
 ].join('\n');
 
@@ -57,6 +57,8 @@ describe.skipIf(!dockerAvailable)('workspace: mount keeps host-run files out of 
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('guest commit ok');
     expect(r.stdout).toContain('json refused');
+    // The module the config imports is read-only too: the loader knew it.
+    expect(r.stdout).toContain('helper refused');
 
     // The agent's edit shows on the host; its repository writes do not.
     expect(readFileSync(path.join(p.dir, 'tracked.txt'), 'utf8')).toBe('edited\n');
@@ -81,12 +83,11 @@ describe.skipIf(!dockerAvailable)('workspace: mount keeps host-run files out of 
     expect(plan.exitCode).toBe(2);
     expect(plan.stderr).toContain('bottle.config.ts');
     expect(plan.stderr).toMatch(/could have written it/);
-    // With it removed, the user's config loads, but the helper it imports was changed by the agent: refused too.
+    // With it removed, the user's own config (and the helper it imports, untouched) loads again.
     execaSync('rm', [path.join(p.dir, 'bottle.config.ts')]);
     const plan2 = await bottle(p, ['plan']);
-    expect(plan2.exitCode).toBe(2);
-    expect(plan2.stderr).toContain('helper.mjs');
-    expect(plan2.stderr).toContain('touch');
+    expect(plan2.stderr).toBe('');
+    expect(plan2.exitCode).toBe(0);
 
     for (const f of PWNED) expect(existsSync(path.join(p.dir, f)), f).toBe(false);
     expect(existsSync(path.join(p.dir, 'evil', 'pwned-commondir'))).toBe(false);

@@ -4,12 +4,12 @@
 // shown to a human, the audit redaction, response masking and `allow`
 // validation. Each test asserts the SAFE behaviour.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
-import { endWritableMounts, recordWritableMounts } from '../../core/writable-mounts.ts';
+import { endWritableMounts, readWritableSpans, recordWritableMounts } from '../../core/writable-mounts.ts';
 import { builtinSchemaExtensions as extensions } from '../../plugins/index.ts';
 import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
 import { refuseRiskyPattern, validatePattern } from '../../plugins/egress/hosts.ts';
@@ -63,7 +63,7 @@ const exists = (f: string) => {
 };
 
 describe('config loader: files the agent wrote in a mounted dir', () => {
-  it('HOLDS: a module the config imports, edited in the span, is refused (baseline)', async () => {
+  it('a module the config imports, edited in the span, is refused (baseline)', async () => {
     const { work, state, base } = setup();
     const pwned = path.join(base, 'pwned');
     writeFileSync(path.join(work, 'helper.mjs'), 'export const x = 1;\n');
@@ -74,7 +74,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     expect(exists(pwned)).toBe(false);
   });
 
-  it('HOLDS: a .cjs config require()ing a helper the agent edited is refused', async () => {
+  it('a .cjs config require()ing a helper the agent edited is refused', async () => {
     const { work, state, base } = setup();
     const pwned = path.join(base, 'pwned');
     writeFileSync(path.join(work, 'helper.cjs'), 'module.exports = {};\n');
@@ -85,7 +85,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     expect(exists(pwned)).toBe(false);
   });
 
-  it('HOLDS: a JSON module imported with import attributes, edited in the span, is refused', async () => {
+  it('a JSON module imported with import attributes, edited in the span, is refused', async () => {
     const { work, state } = setup();
     writeFileSync(path.join(work, 'extra.json'), '{"workspace":"copy"}\n');
     writeFileSync(path.join(work, 'bottle.config.mjs'), `import extra from './extra.json' with { type: 'json' };\nexport default { agents: { a: { bottle: 'dev' } }, bottles: { dev: extra } };\n`);
@@ -94,7 +94,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     await expect(loadConfig({ cwd: work, extensions, stateRoot: state })).rejects.toThrow(/extra\.json/);
   });
 
-  it('HOLDS: a dynamic import() the config starts but does not await is checked too', async () => {
+  it('a dynamic import() the config starts but does not await runs after the guard is gone', async () => {
     // (Top-level await is refused by the loader: cosmiconfig require()s the .mjs.)
     const { work, state, base } = setup();
     const pwned = path.join(base, 'pwned');
@@ -106,7 +106,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     expect(exists(pwned)).toBe(false);
   });
 
-  it('HOLDS: a node_modules package the config imports, rewritten by the agent, is refused', async () => {
+  it('a node_modules package the config imports, rewritten by the agent, is refused', async () => {
     const { work, state, base } = setup();
     const pwned = path.join(base, 'pwned');
     const pkg = path.join(work, 'node_modules', 'cfg-helper');
@@ -120,7 +120,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     expect(exists(pwned)).toBe(false);
   });
 
-  it('HOLDS: a higher-ranked config created by the agent in a subdirectory the user later runs bottle from is refused', async () => {
+  it('a higher-ranked config created by the agent in a subdirectory the user later runs bottle from is refused', async () => {
     const { work, state } = setup();
     writeFileSync(path.join(work, 'bottle.config.json'), JSON.stringify({ agents: { a: { bottle: 'dev' } }, bottles: { dev: {} } }));
     mkdirSync(path.join(work, 'src'));
@@ -129,7 +129,7 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     await expect(loadConfig({ cwd: path.join(work, 'src'), extensions, stateRoot: state })).rejects.toThrow(/\.bottlerc\.yaml/);
   });
 
-  it('HOLDS: the agent\'s config survives neither a hard link nor a rename of an old file (both change its ctime)', async () => {
+  it('the agent\'s config survives neither a hard link nor a rename of an old file (both change its ctime)', async () => {
     const { work, state } = setup();
     writeFileSync(path.join(work, 'old.json'), JSON.stringify({ agents: { a: { bottle: 'dev' } }, bottles: { dev: { workspace: 'mount' } } }));
     writeFileSync(path.join(work, 'old2.json'), JSON.stringify({ agents: { a: { bottle: 'dev' } }, bottles: { dev: { workspace: 'mount' } } }));
@@ -144,6 +144,54 @@ describe('config loader: files the agent wrote in a mounted dir', () => {
     await expect(loadConfig({ cwd: path.join(work, 'b'), extensions, stateRoot: state })).rejects.toThrow(/changed while bottle/);
   });
 
+  it('a directory the agent replaced by a symlink redirects a relative import to a file outside the workspace', async () => {
+    // The config imports ./lib/helper.mjs. The agent replaces lib/ by a link
+    // to any host dir holding a helper.mjs (here an old one of the user's
+    // other project): the link is the agent's, but only the last component
+    // of the import is looked at, so the redirect goes unnoticed.
+    const { work, state, base } = setup();
+    const pwned = path.join(base, 'pwned');
+    const other = path.join(base, 'other-project', 'lib');
+    mkdirSync(other, { recursive: true });
+    writeFileSync(path.join(other, 'helper.mjs'), planted(pwned));
+    utimesSync(path.join(other, 'helper.mjs'), OLD, OLD);
+    mkdirSync(path.join(work, 'lib'));
+    writeFileSync(path.join(work, 'lib', 'helper.mjs'), 'export const x = 1;\n');
+    writeFileSync(path.join(work, 'bottle.config.mjs'), cfg(`import { x } from './lib/helper.mjs'; void x;`));
+    await sleep(20);
+    await bottleSpan(state, [work], () => {
+      rmSync(path.join(work, 'lib'), { recursive: true });
+      symlinkSync(other, path.join(work, 'lib'));
+    });
+    await loadConfig({ cwd: work, extensions, stateRoot: state }).catch(() => {});
+    expect(exists(pwned)).toBe(false);
+  });
+
+  it('the workspace renamed after the bottle (mv) makes the agent\'s module load: the span is keyed by path', async () => {
+    const { work, state, base } = setup();
+    const pwned = path.join(base, 'pwned');
+    writeFileSync(path.join(work, 'helper.mjs'), 'export const x = 1;\n');
+    writeFileSync(path.join(work, 'bottle.config.mjs'), cfg(`import { x } from './helper.mjs'; void x;`));
+    await sleep(20);
+    await bottleSpan(state, [work], () => writeFileSync(path.join(work, 'helper.mjs'), planted(pwned)));
+    const moved = path.join(base, 'work-renamed');
+    renameSync(work, moved); // a rename of the dir: no file in it changes its ctime
+    await loadConfig({ cwd: moved, extensions, stateRoot: state }).catch(() => {});
+    expect(exists(pwned)).toBe(false);
+  });
+
+  it('the record\'s compaction drops the start of a span that is still open (a long-running bottle)', () => {
+    const { work, state } = setup();
+    recordWritableMounts(state, 'claude-long', [work], 1000);
+    // 5000 short bottles elsewhere since (written as recordWritableMounts/endWritableMounts would), then one more start.
+    const lines: string[] = [];
+    for (let i = 0; i < 5000; i++) lines.push(JSON.stringify({ slug: `s${i}`, dirs: ['/elsewhere'], from: 2000 + i }), JSON.stringify({ slug: `s${i}`, to: 2000 + i }));
+    writeFileSync(path.join(state, 'writable-mounts.jsonl'), readFileSync(path.join(state, 'writable-mounts.jsonl'), 'utf8') + lines.join('\n') + '\n');
+    recordWritableMounts(state, 'claude-next', ['/elsewhere'], 9000);
+    const open = readWritableSpans(state).filter((s) => s.slug === 'claude-long');
+    expect(open).toHaveLength(1);
+    expect(open[0]!.to).toBeUndefined();
+  });
 });
 
 describe('agent text shown to a human', () => {
@@ -165,7 +213,7 @@ describe('agent text shown to a human', () => {
   ];
   const RAW = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\u00ad\u034f\u115f\u1160\u3164\uffa0\u180e\ufe00-\ufe0f]|[\udb40][\udc00-\udfff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
-  it('HOLDS: sanitize leaves no control, bidi, invisible or separator character raw', () => {
+  it('sanitize leaves no control, bidi, invisible or separator character raw', () => {
     for (const h of hostile) {
       for (const singleLine of [false, true]) {
         const out = sanitize(h, { singleLine });
@@ -175,7 +223,7 @@ describe('agent text shown to a human', () => {
     }
   });
 
-  it('HOLDS: safeJson leaves none raw either, and parses back to the same value', () => {
+  it('safeJson leaves none raw either, and parses back to the same value', () => {
     for (const h of hostile) {
       const out = safeJson({ [h]: h, nested: [h] }, 2);
       expect(RAW.test(out.replace(/\n/g, '')), out).toBe(false);
@@ -183,7 +231,7 @@ describe('agent text shown to a human', () => {
     }
   });
 
-  it('HOLDS: very long agent text is bounded, never cut inside an escape', () => {
+  it('very long agent text is bounded, never cut inside an escape', () => {
     const out = sanitize('\x1b'.repeat(100_000) + 'A'.repeat(100_000), { maxLength: 300 });
     expect(out.length).toBeLessThanOrEqual(300);
     expect(out).toMatch(/…\[\+\d+\]$/);
@@ -191,7 +239,7 @@ describe('agent text shown to a human', () => {
     expect(out2).not.toMatch(/\\u\{[0-9a-f]*…/);
   });
 
-  it('HOLDS: `bottle logs` lines carry no raw control from any field value', () => {
+  it('`bottle logs` lines carry no raw control from any field value', () => {
     for (const h of hostile) {
       const line = formatRecord({ time: '2025-01-01T00:00:00.000Z', plugin: h, type: h, host: h, reason: h, extra: { [h]: h } });
       expect(RAW.test(line), JSON.stringify(line)).toBe(false);
@@ -202,16 +250,22 @@ describe('agent text shown to a human', () => {
 
 describe('egress allow: names and addresses of this machine, private networks, metadata', () => {
   const risky = [
-    'LOCALHOST', 'localhost.', 'LocalHost.', 'foo.localhost', 'FOO.LOCALHOST.', '*.localhost',
+    'LOCALHOST', 'localhost.', 'LocalHost.', 'foo.localhost', 'FOO.LOCALHOST.', '*.localhost', '*.foo.localhost',
     'localhost.localdomain.', '\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54', // fullwidth "localhost"
-    'metadata', 'metadata.', 'metadata.google.internal', 'metadata.google.internal.', 'METADATA.GOOGLE.INTERNAL', '*.internal',
+    'metadata', 'metadata.', 'metadata.google.internal', 'metadata.google.internal.', 'METADATA.GOOGLE.INTERNAL', '*.google.internal', '*.internal',
     '0', '0.0.0.0', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.0.1.',
     '[::1]', '::1', '[::]', '::ffff:127.0.0.1', '[::ffff:7f00:1]', '::127.0.0.1', '[0:0:0:0:0:ffff:a9fe:a9fe]',
     '169.254.169.254', '0xa9fea9fe', '2852039166', '[fd00:ec2::254]', '100.100.100.200', '10.0.0.1', '192.168.1.1', '[fe80::1]',
     '[64:ff9b::a9fe:a9fe]', '[2002:a9fe:a9fe::]',
   ];
   for (const p of risky) {
-    it(`HOLDS: ${JSON.stringify(p)} is refused`, () => {
+    it(`${JSON.stringify(p)} is refused`, () => {
+      expect(() => refuseRiskyPattern(validatePattern(p))).toThrow();
+    });
+  }
+  // Names that mean this machine on a Docker or Podman host: refused only at the dial (they resolve to private addresses).
+  for (const p of ['host.docker.internal', 'gateway.docker.internal', 'host.containers.internal', 'kubernetes.docker.internal', 'ip6-localhost', 'ip6-loopback', '*.docker.internal']) {
+    it(`${JSON.stringify(p)} is refused`, () => {
       expect(() => refuseRiskyPattern(validatePattern(p))).toThrow();
     });
   }
@@ -260,14 +314,22 @@ describe('response masking: an upstream echoing the injected credential, encoded
     HEX: Buffer.from(header).toString('hex').toUpperCase(),
     'url-encoded': encodeURIComponent(header),
     'url-encoded, every byte, lower case': [...Buffer.from(header)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
+    'url-encoded, lower-case hex, reserved only': encodeURIComponent(header).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    'base64 wrapped at 76 columns (MIME)': (b64(`Authorization: ${header}`).match(/.{1,76}/g) ?? []).join('\r\n'),
+    'base64 wrapped at 64 columns, JSON-escaped newlines': (b64(`Authorization: ${header}`).match(/.{1,64}/g) ?? []).join('\\n'),
+    'base64 with "/" JSON-escaped': ['', 'x', 'xy'].map((p) => JSON.stringify(b64(`${p}Authorization: ${header}`)).replace(/\//g, '\\/')).join(' '),
     'plain with "/" JSON-escaped ("\\/")': `${header}`.replace(/\//g, '\\/'),
+    'hex, mixed case': (() => {
+      let n = 0;
+      return Buffer.from(header).toString('hex').replace(/[a-f]/g, (c) => (n++ % 2 ? c.toUpperCase() : c));
+    })(),
   };
   for (const [name, echo] of Object.entries(cases)) {
-    it(`HOLDS: ${name}: masked in a body streamed in small chunks`, () => {
+    it(`${name}: masked in a body streamed in small chunks`, () => {
       expect(leaks(throughStream(echo))).toBe(false);
     });
   }
-  it('HOLDS: plain and base64 forms in a header value are masked', () => {
+  it('plain and base64 forms in a header value are masked', () => {
     expect(leaks(maskString(`x ${header} ${b64(header)}`, secrets))).toBe(false);
   });
 });
@@ -282,7 +344,7 @@ describe('audit trail: no refused secret kept', () => {
     return readFileSync(path.join(dir, 'audit.jsonl'), 'utf8');
   }
 
-  it('HOLDS: a token in a refused path, a header-name-like field, a host label and a reason are redacted', () => {
+  it('a token in a refused path, a header-name-like field, a host label and a reason are redacted', () => {
     const text = auditOf([
       { type: 'egress.dlp', host: 'api.example.com', method: 'GET', path: `/x/${ghp}/y`, rule: 'github', status: 403 },
       { type: 'egress.deny', host: `${ghp.toLowerCase()}.evil.test`, path: `/?t=${encodeURIComponent(ghp)}`, status: 403 },

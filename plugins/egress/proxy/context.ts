@@ -8,7 +8,7 @@ import type { DlpFinding, DlpScanner, EgressAudit, Route } from '../types.ts';
 import { Budget } from './budget.ts';
 import { RouteCredentials } from './credentials.ts';
 import { type Agents, createAgents, type Dest, forbiddenCheck, namedDest, upstreamDest } from './dial.ts';
-import { secretsOf } from './mask.ts';
+import { secretsOf, type Secret } from './mask.ts';
 import { type ProxyOptions, type ProxyStats, routeTable, type Settings, settingsOf } from './options.ts';
 
 /** A host and port the guest named, with what applies to it. */
@@ -18,7 +18,7 @@ export interface Origin {
   route: Route | undefined;
   dest: Dest;
   /** Secrets to mask in responses (route hosts with injection). */
-  secrets: Buffer[] | undefined;
+  secrets: Secret[] | undefined;
 }
 
 export type Counters = Omit<ProxyStats, 'openSockets' | 'bodyBytesLeased' | 'bodiesWaiting'>;
@@ -61,7 +61,7 @@ export function createContext(opts: ProxyOptions): ProxyContext {
   const agents = createAgents(settings.idleMs, isForbidden, opts.upstreamCa);
   const routeDests = new Map<string, Dest>();
   for (const r of opts.routes) if (r.upstream) routeDests.set(r.host, upstreamDest(r, agents));
-  const routeSecrets = new Map<string, Buffer[]>();
+  const routeSecrets = new Map<string, Secret[]>();
   for (const r of opts.routes) if (r.inject) routeSecrets.set(r.host, secretsOf(r.inject.value));
 
   const live = new Set<Duplex>();

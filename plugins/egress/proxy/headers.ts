@@ -4,7 +4,7 @@
 // reaches the guest (masked), and whether a tunnel's Host names its CONNECT.
 import type { DlpFinding, DlpScanner, Route } from '../types.ts';
 import { credentialFinding, type RouteCredentials } from './credentials.ts';
-import { maskString } from './mask.ts';
+import { maskString, type Secret } from './mask.ts';
 import { parseAuthority, type Target } from './target.ts';
 
 /** Connection-level headers: never forwarded in either direction. `host`, `expect` and framing are set by the proxy. */
@@ -154,7 +154,7 @@ export interface ResponseHead {
  * value masked and Content-Encoding taken out, since the body is decoded
  * before it is masked.
  */
-export function responseHead(raw: readonly string[], secrets: readonly Buffer[] | undefined): ResponseHead {
+export function responseHead(raw: readonly string[], secrets: readonly Secret[] | undefined): ResponseHead {
   const out: string[] = [];
   let tokens: string[] | undefined;
   let encoding: string | undefined;

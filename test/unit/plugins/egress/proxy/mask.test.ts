@@ -3,11 +3,11 @@
 // encodings an echo uses: base64 (at every alignment), base64url, hex and
 // percent-encoding.
 import { describe, expect, it } from 'vitest';
-import { encodedForms, MaskStream, secretsOf } from '../../../../../plugins/egress/proxy/mask.ts';
+import { encodedForms, MaskStream, secretsOf, type Secret } from '../../../../../plugins/egress/proxy/mask.ts';
 
 const REAL = ['sk-ant-api03', 'Rz8uQ4vW1xY6zA2bC9dE', 'f0gH7iJ3kL5mN'].join('-');
 
-async function through(secrets: Buffer[], text: string, chunk = 7): Promise<string> {
+async function through(secrets: Secret[], text: string, chunk = 7): Promise<string> {
   const m = new MaskStream(secrets);
   const out: Buffer[] = [];
   m.on('data', (c: Buffer) => out.push(c));
@@ -68,9 +68,32 @@ describe('response masking of encoded echoes', () => {
     expect(out).toBe(`?q=${'*'.repeat(encodeURIComponent(withSpecials).length)}&x=1`);
   });
 
+  it('wrapped base64 (MIME CRLF at 76, JSON \\n at 64), JSON-escaped slashes, mixed-case hex and partial percent-encoding are masked too', async () => {
+    const tok = 'sk-ant-api03-AbC?dEf>gHi~jKl?mNo>pQr~sTu?vWx>yZ0~123?456>789';
+    const sec = secretsOf(`Bearer ${tok}`);
+    const b64 = (t: string) => Buffer.from(t, 'latin1').toString('base64');
+    let n = 0;
+    const echoes = [
+      (b64(`Authorization: Bearer ${tok}`).match(/.{1,76}/g) ?? []).join('\r\n'),
+      (b64(`Authorization: Bearer ${tok}`).match(/.{1,64}/g) ?? []).join('\\n'),
+      ...['', 'x', 'xy'].map((pad) => JSON.stringify(b64(`${pad}Authorization: Bearer ${tok}`)).replace(/\//g, '\\/')),
+      `Bearer ${tok}`.replace(/\//g, '\\/'),
+      Buffer.from(`Bearer ${tok}`).toString('hex').replace(/[a-f]/g, (c) => (n++ % 2 ? c.toUpperCase() : c)),
+      encodeURIComponent(`Bearer ${tok}`).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    ];
+    for (const echo of echoes) {
+      const out = await through(sec, echo, 5);
+      const joined = out.replace(/\\r\\n|\\n|\r?\n/g, '').replace(/\\\//g, '/');
+      const readBack = [out, joined, decodeURIComponent(joined.replace(/%(?![0-9a-fA-F]{2})/g, '%25'))];
+      for (const run of joined.match(/[A-Za-z0-9+/_-]{16,}/g) ?? []) for (let o = 0; o < 4; o++) readBack.push(Buffer.from(run.slice(o), 'base64').toString('latin1'));
+      for (const run of joined.match(/[0-9a-fA-F]{16,}/g) ?? []) for (let o = 0; o < 2; o++) readBack.push(Buffer.from(run.slice(o), 'hex').toString('latin1'));
+      for (const t of readBack) expect(longestPiece(t, tok).length, echo.slice(0, 40)).toBeLessThan(8);
+    }
+  });
+
   it('ordinary text is left alone: the forms are long and specific', async () => {
     const text = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"id":"msg_01","content":[{"type":"text","text":"hello"}]}';
     expect(await through(secrets, text)).toBe(text);
-    for (const f of encodedForms(REAL)) expect(f.length).toBeGreaterThanOrEqual(20);
+    for (const f of encodedForms(REAL)) expect(f.form.length).toBeGreaterThanOrEqual(20);
   });
 });
