@@ -85,6 +85,8 @@ export const egress = () => {
   let contributedAllow: Array<{ pattern: string; by: string }> = [];
   /** The user's config for this bottle (set when the kernel applies the plugin). */
   let given: EgressConfig | undefined;
+  /** The config file as the user knows it (set in plan), for the proxy's hints. */
+  let configName = 'bottle.config.ts';
   /** True once egress settled its plan: a contribution then comes too late. */
   let planned = false;
   const tooLate = (what: string, by: string | undefined) =>
@@ -138,6 +140,7 @@ export const egress = () => {
 
       const settle = (draft: PlanDraft, ctx: PlanContext) => {
         planned = true;
+        configName = ctx.configName;
         if (!given && !contributed.length && !contributedAllow.length) return;
         const cfg: EgressConfig = given ?? { allow: [], routes: [], dlp: true };
         enabled = true;
@@ -205,6 +208,7 @@ export const egress = () => {
         const proxy = await startProxy({
           socketPath: door.socketPath,
           bottle: ctx.plan.bottle,
+          configName,
           policy,
           routes,
           // Nothing is intercepted without routes or DLP: every CONNECT is a tunnel.

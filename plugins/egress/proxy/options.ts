@@ -46,6 +46,8 @@ export interface ProxyOptions {
   maxHeaderBytes?: number;
   /** The bottle's name, for the "how to allow it" hint of a refusal. */
   bottle?: string;
+  /** The config file's name as the user knows it, for the same hint (default `bottle.config.ts`). */
+  configName?: string;
   /** An extra CA trusted for upstream TLS, on top of the system roots. For tests. */
   upstreamCa?: string | Buffer;
   /** The memory bounds of body scanning; defaults below (MEMORY_DEFAULTS). For tests and the bench. */
@@ -133,6 +135,8 @@ export interface Settings {
   memory: MemoryLimits;
   /** Where a refused host can be allowed, for the refusal's text. */
   hint: string;
+  /** The config file as the user knows it, for refusals' texts. */
+  configName: string;
 }
 
 export function settingsOf(opts: ProxyOptions): Settings {
@@ -150,7 +154,8 @@ export function settingsOf(opts: ProxyOptions): Settings {
     dlpOn: opts.scanner !== undefined,
     interceptAll: opts.interceptAll ?? false,
     memory: memoryOf(opts.memory),
-    hint: `bottles.${opts.bottle ?? '<name>'}.egress.allow in bottle.config.ts`,
+    hint: `bottles.${opts.bottle ?? '<name>'}.egress.allow in ${opts.configName ?? 'bottle.config.ts'}`,
+    configName: opts.configName ?? 'bottle.config.ts',
   };
 }
 

@@ -112,7 +112,7 @@ export function refuseOversize(ctx: ProxyContext, req: http.IncomingMessage, res
     req,
     res,
     413,
-    `claude-bottle: request to "${o.host}" blocked: its body is larger than ${maxBody} bytes, the most DLP scans (dlp.maxBodyBytes); raise it or set dlp.oversize: 'pass' in bottle.config.ts`,
+    `claude-bottle: request to "${o.host}" blocked: its body is larger than ${maxBody} bytes, the most DLP scans (dlp.maxBodyBytes); raise it or set dlp.oversize: 'pass' in ${ctx.settings.configName}`,
   );
 }
 
