@@ -7,6 +7,11 @@
 // an object larger than `maxObjectBytes`, or more than `maxTotalBytes` in
 // all, is refused unscanned (fail closed: a push the gate cannot read does
 // not leave).
+// Each object goes whole to the egress proxy's scanner, with its decoding
+// layers: a blob is read through gzip/zlib/zstd/zip compression (by magic
+// bytes, a `.gz` file is a gzip stream), UTF-16/32 text, and base64, base32,
+// hex, URL and backslash escapes nested to the scanner's depth; a blob that
+// decompresses past its bound or nests deeper is refused as unscannable.
 import type { DlpScanner } from '../egress/types.ts';
 import { killTree, runGit, type RunOptions, spawnGit } from './git.ts';
 

@@ -135,7 +135,28 @@ const CONFIRM: Readonly<Record<string, RegExp>> = {
 };
 
 /** Our own detectors, for credentials the preset does not cover (patterns written here, not copied). */
-const OWN_RULES: { name: string; pattern: RegExp; anchors: AnchorSpec }[] = [
+const OWN_RULES: { name: string; pattern: RegExp; anchors: AnchorSpec; check?: (m: RegExpExecArray) => boolean }[] = [
+  {
+    // PEM private keys the preset's rule passes over: it wants a body of 100+
+    // characters starting `MI` (DER) or the OpenSSH magic, with nothing but
+    // base64 inside, so it misses EC keys in SEC1 form (`MH...`), Ed25519 and
+    // X25519 keys in PKCS#8 (64 characters), encrypted keys (PKCS#8
+    // `ENCRYPTED PRIVATE KEY`, or PKCS#1 with `Proc-Type:` headers) and PGP
+    // private key blocks (headers, a blank line, a checksum line). Here: any
+    // `BEGIN ... PRIVATE KEY` block whose body, once header lines (`Name:
+    // value`), the checksum line and line breaks (real or `\n` escaped) are
+    // dropped, is 60+ characters of base64 alone (a placeholder or a body cut
+    // with `...` is not a key).
+    name: 'private-key',
+    pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----((?:[^-]|-(?!-)){0,12000}?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g,
+    check: (m) => {
+      // Lines end at a line break, real or escaped (`\\n`; in a window escapes are blanked to spaces, hence 2+ blanks).
+      const lines = m[1]!.split(/\r?\n|\\r\\n|\\n|\s{2,}/).map((l) => l.trim());
+      const data = lines.filter((l) => !/^[A-Za-z0-9-]+:/.test(l) && !/^=[A-Za-z0-9+/]{4}$/.test(l)).join('');
+      return data.length >= 60 && /^[A-Za-z0-9+/]+={0,2}$/.test(data.replace(/\s+/g, ''));
+    },
+    anchors: { text: ['PRIVATE KEY'], before: 64, after: 12_200 },
+  },
   {
     // Anthropic keys other than `sk-ant-api0N-` (which the preset's rule names):
     // OAuth access/refresh tokens (what Claude Code holds) and admin keys.
@@ -246,9 +267,16 @@ function ownRule(r: (typeof OWN_RULES)[number]): Rule {
     names: [r.name],
     at: () => range,
     run(content) {
-      const m = r.pattern.exec(content);
-      range = m ? [m.index, m.index + m[0].length] : undefined;
-      return m ? r.name : undefined;
+      // A global pattern goes on past a match its check refuses (a placeholder before a real key).
+      const re = r.pattern;
+      re.lastIndex = 0;
+      for (let m = re.exec(content); m; m = re.global ? re.exec(content) : null) {
+        if (r.check && !r.check(m)) continue;
+        range = [m.index, m.index + m[0].length];
+        return r.name;
+      }
+      range = undefined;
+      return undefined;
     },
   };
 }
