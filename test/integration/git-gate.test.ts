@@ -4,6 +4,7 @@
 // refusals, and the key never enters the guest.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerAvailable } from '../helpers/docker.ts';
@@ -50,6 +51,10 @@ describe.skipIf(!dockerAvailable)('git gate from inside a bottle', () => {
       },
     });
     const aws = ['AKIA', 'Z2QTESTEXAMPLEK7'].join('');
+    // A token inside a gzip file and a UTF-16 file: the gate reads through both (built here, sent as base64 to write in the guest).
+    const ghTok = ['gh', 'p_', 'Gz1pUtf16T0kenN0tRea1', 'Xy9Wv8Ut7Sr6Qp5'].join('');
+    const gzFile = gzipSync(`machine github.com\npassword ${ghTok}\n`).toString('base64');
+    const utf16File = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`notes\r\ntoken: ${ghTok}\r\n`, 'utf16le')]).toString('base64');
     // A refusal: the remote's first message line, as the agent sees it.
     const r = (label: string, cmd: string) => `if ${cmd} >/tmp/out.txt 2>&1; then echo "${label} ok"; else echo "${label} refused: $(grep '^remote: ' /tmp/out.txt | head -1 | cut -c9-) | $(tr '\\n' ' ' </tmp/out.txt | cut -c1-300)"; fi`;
     const script = [
@@ -69,6 +74,10 @@ describe.skipIf(!dockerAvailable)('git gate from inside a bottle', () => {
       // A secret two commits below the tip.
       `git checkout -q -b claude/secret && echo "aws_access_key_id = ${aws}" > creds.txt && git add creds.txt && git commit -qm creds && echo a > a.txt && git add a.txt && git commit -qm a && echo b > b.txt && git add b.txt && git commit -qm b`,
       r('push-secret', 'git push origin claude/secret'),
+      `git checkout -q claude/feature && git checkout -q -b claude/gz && echo '${gzFile}' | base64 -d > netrc.gz && git add netrc.gz && git commit -qm gz`,
+      r('push-gz', 'git push origin claude/gz'),
+      `git checkout -q claude/feature && git checkout -q -b claude/utf16 && echo '${utf16File}' | base64 -d > notes.txt && git add notes.txt && git commit -qm utf16`,
+      r('push-utf16', 'git push origin claude/utf16'),
       // Config the agent writes runs only in the guest, never on the host.
       'git checkout -q claude/feature',
       `git config core.fsmonitor 'touch ${HOST_MARKER}; false' && git config core.sshCommand 'touch ${HOST_MARKER}' && git config filter.x.clean 'touch ${HOST_MARKER}'`,
@@ -116,6 +125,14 @@ describe.skipIf(!dockerAvailable)('git gate from inside a bottle', () => {
     expect(out.get('push-secret')).toMatch(/^refused: git-gate: refused: commit [0-9a-f]+ carries a secret \(aws-access-key-id\)/);
     expect(sshd.git(app, 'for-each-ref', '--format=%(refname)')).not.toContain('claude/secret');
     expect(JSON.stringify(audit)).not.toContain('AKIA');
+  });
+
+  it('refuses a pushed .gz file and a UTF-16 file holding a token: the gate decodes as the proxy does', () => {
+    expect(out.get('push-gz')).toMatch(/^refused: git-gate: refused: commit [0-9a-f]+ carries a secret \(github-token\)/);
+    expect(out.get('push-utf16')).toMatch(/^refused: git-gate: refused: commit [0-9a-f]+ carries a secret \(github-token\)/);
+    const refs = sshd.git(app, 'for-each-ref', '--format=%(refname)');
+    expect(refs).not.toContain('claude/gz');
+    expect(refs).not.toContain('claude/utf16');
   });
 
   it('runs nothing the agent configured on the host', () => {
