@@ -7,7 +7,6 @@ import type { builtinSchemaExtensions, BuiltinName } from './plugins/index.ts';
 type Ext = typeof builtinSchemaExtensions;
 
 /** An entry of `plugins`: a plugin, or a falsy value (dropped), so `cond && myPlugin()` works. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type PluginEntry = BottlePlugin<any, any> | false | null | undefined | 0 | '';
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { notInCorpus, walkFiles } from '../test/helpers/walk.ts';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
-import { createScanner } from '../plugins/egress/dlp/index.ts';
+import { createScanner } from '../lib/dlp/index.ts';
 import { fpCorpus } from '../test/fixtures/dlp/real-source.ts';
 
 const { values: args } = parseArgs({ options: { passes: { type: 'string' }, chunk: { type: 'string' }, 'max-mb': { type: 'string' } } });

@@ -66,7 +66,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { createAuthority } from '../plugins/ca/authority.ts';
-import { createScanner } from '../plugins/egress/dlp/index.ts';
+import { createScanner } from '../lib/dlp/index.ts';
 import { freePort, type HostForwarder, startHostForwarder } from '../test/helpers/forwarder.ts';
 import type { ChildConfig } from './egress/proxy-child.ts';
 

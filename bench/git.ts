@@ -43,7 +43,7 @@ import path from 'node:path';
 import { stats } from './lib.ts';
 import { mulberry32 } from '../test/helpers/prng.ts';
 import { parseArgs } from 'node:util';
-import { createScanner } from '../plugins/egress/dlp/index.ts';
+import { createScanner } from '../lib/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../plugins/git-gate/gate.ts';
 import { freePort, type HostForwarder, startHostForwarder } from '../test/helpers/forwarder.ts';
 import { cleanGitEnv, SSHD_BIN, type Sshd, startSshd } from '../test/helpers/sshd.ts';

@@ -6,7 +6,7 @@
 // same value without holding it. A finding inside a decoded layer (a base64
 // run) has no exact place in the text: the whole string goes.
 import { createHash } from 'node:crypto';
-import type { DlpScanner } from '../plugins/egress/types.ts';
+import type { DlpScanner } from '../lib/dlp/types.ts';
 
 /** Findings replaced in one string before the whole string is replaced instead. */
 const MAX_FINDINGS = 32;
@@ -32,6 +32,6 @@ export function textRedactor(scanner: DlpScanner): (text: string) => string {
 
 /** Loaded with the run (the DLP rules are a module of their own, not needed by `bottle plan`). */
 export async function loadAuditRedactor(): Promise<(text: string) => string> {
-  const { createScanner } = await import('../plugins/egress/dlp/index.ts');
+  const { createScanner } = await import('../lib/dlp/index.ts');
   return textRedactor(createScanner());
 }

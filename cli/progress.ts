@@ -4,7 +4,7 @@
 // collapses into those lines; elsewhere (CI, a pipe) only the lines are
 // written. No colour is ever used (NO_COLOR holds trivially).
 import type { Bus, StepEvent } from '../core/bus.ts';
-import { sanitize } from '../plugins/supervise/sanitize.ts';
+import { sanitize } from '../lib/sanitize.ts';
 
 /** Messages can carry text from the guest (a failing command's output): nothing in them may act on the terminal. */
 const show = (text: string) => sanitize(text, { maxLength: 4000 });

@@ -1,6 +1,6 @@
 // How failures reach the user: what failed, who (plugin, hook), what to do.
 import { BottleError, describeError } from '../core/errors.ts';
-import { sanitize } from '../plugins/supervise/sanitize.ts';
+import { sanitize } from '../lib/sanitize.ts';
 
 /** An error can quote the guest (a command's output) or the agent (a request's text): shown neutralised. */
 const show = (text: unknown) => sanitize(text, { maxLength: 8000 });

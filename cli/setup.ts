@@ -1,7 +1,7 @@
 // The composition root: config + built-in plugins + backend -> a kernel.
 // It lives outside core/ because it is the one place that knows the built-ins.
 import path from 'node:path';
-import { Bus } from '../core/bus.ts';
+import { type Bus } from '../core/bus.ts';
 import { DockerBackend } from '../core/backends/docker.ts';
 import { SmolvmBackend } from '../core/backends/smolvm.ts';
 import type { Backend } from '../core/backends/types.ts';

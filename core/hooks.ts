@@ -134,7 +134,6 @@ export interface ConfigSlice<S extends ConfigShapes = ConfigShapes> {
  * adds its entry, so `api.use('egress')` is typed:
  * `declare module 'claude-bottle' { interface PluginApis { mine: MyApi } }`.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface PluginApis {}
 
 /** What a plugin gets besides the hooks. */

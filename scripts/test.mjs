@@ -20,6 +20,12 @@ if (types.status !== 0) {
   console.error('test: the type check failed (npx tsc -p tsconfig.json --noEmit)');
   process.exit(1);
 }
+// The linter: the bugs types do not catch (a promise nobody awaits) and the import boundaries (eslint.config.js).
+const lint = spawnSync('npx', ['eslint', '--max-warnings', '0', '.'], { stdio: 'inherit' });
+if (lint.status !== 0) {
+  console.error('test: the linter failed (npx eslint .)');
+  process.exit(1);
+}
 const r = spawnSync('npx', args, { stdio: 'inherit' });
 if (!engine) console.log('test: reminder: the integration and e2e tiers were SKIPPED (no Docker engine).');
 process.exit(r.status ?? 1);

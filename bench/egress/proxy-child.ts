@@ -13,8 +13,9 @@
 // stdin closes (so a parent that dies takes it along) or on SIGTERM.
 import { readFileSync } from 'node:fs';
 import { createAuthority } from '../../plugins/ca/authority.ts';
-import { createScanner, DEFAULT_MAX_BODY_BYTES } from '../../plugins/egress/dlp/index.ts';
-import { Allowlist, isForbiddenAddress } from '../../plugins/egress/hosts.ts';
+import { createScanner } from '../../lib/dlp/index.ts';
+import { DEFAULT_MAX_BODY_BYTES } from '../../plugins/egress/config.ts';
+import { Allowlist, isForbiddenAddress } from '../../lib/hosts.ts';
 import { startProxy } from '../../plugins/egress/proxy.ts';
 import type { Route } from '../../plugins/egress/types.ts';
 
@@ -52,7 +53,7 @@ const proxy = await startProxy({
 process.stdout.write(`${JSON.stringify({ socketPath: proxy.socketPath, caPem: authority.certPem })}\n`);
 
 const stop = () => {
-  proxy.close().finally(() => process.exit(0));
+  void proxy.close().finally(() => process.exit(0));
   setTimeout(() => process.exit(0), 1000).unref();
 };
 process.stdin.on('end', stop);

@@ -3,8 +3,8 @@
 // terminal and survive a restart; their text is shown neutralised.
 import { BottleError } from '../../core/errors.ts';
 import { stateRoot } from '../../core/state.ts';
-import { answerRequest, listPending, SuperviseError, watchPending, type PendingView } from '../../plugins/supervise/queue.ts';
-import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
+import { answerRequest, listPending, SuperviseError, watchPending, type PendingView } from '../../plugins/supervise/index.ts';
+import { safeJson, sanitize } from '../../lib/sanitize.ts';
 
 function render(list: PendingView[]): string {
   if (!list.length) return 'no pending requests\n';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BottleError } from '../../core/errors.ts';
 import { auditLogPath, bottlesDir, logsDir, stateRoot } from '../../core/state.ts';
-import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
+import { safeJson, sanitize } from '../../lib/sanitize.ts';
 
 interface Found {
   slug: string;

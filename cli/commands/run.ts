@@ -3,7 +3,7 @@
 import { Bus } from '../../core/bus.ts';
 import { describeError, isBottleError } from '../../core/errors.ts';
 import { DEFAULT_AGENT_IMAGE } from '../../core/image/build.ts';
-import { sanitize } from '../../plugins/supervise/sanitize.ts';
+import { sanitize } from '../../lib/sanitize.ts';
 import { attachProgress } from '../progress.ts';
 import { reportError } from '../report.ts';
 import { configName, load, makeKernel, type CommonOptions } from '../setup.ts';

@@ -1,7 +1,7 @@
 // What `bottle selftest` prints: one line per attempt with its verdict, a
 // summary line, or the same as one JSON document (--json). Everything shown
 // went through sanitize(): the details quote what the guest and its doors said.
-import { sanitize } from '../../plugins/supervise/sanitize.ts';
+import { sanitize } from '../../lib/sanitize.ts';
 import { exitCodeOf, type Attempt, type Verdict } from './verdicts.ts';
 
 const LABEL: Record<Verdict, string> = { refused: 'refused', 'got-through': 'GOT THROUGH', skipped: 'skipped', inconclusive: 'UNJUDGED' };

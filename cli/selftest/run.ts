@@ -2,7 +2,7 @@
 // keeps the plan), a backend whose `attach` runs the attempts instead of the
 // agent, selftest's own listener on the host, and the report.
 import type { AuditEvent } from '../../core/bus.ts';
-import { Bus } from '../../core/bus.ts';
+import { type Bus } from '../../core/bus.ts';
 import type { Backend, GuestHandle } from '../../core/backends/types.ts';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { BottleError } from '../../core/errors.ts';

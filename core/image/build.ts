@@ -141,7 +141,7 @@ async function streamDocker(
   return r.exitCode === 0;
 }
 
-// eslint-disable-next-line no-control-regex
+ 
 const ANSI_RE = /\u001b\[[0-9;?]*[A-Za-z]/g;
 
 /** The legacy builder's deprecation notice, printed on every build without buildx. */

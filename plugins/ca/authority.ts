@@ -7,8 +7,17 @@ import { generateKeyPair, generateKeyPairSync, randomBytes, sign, X509Certificat
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import forge from 'node-forge';
-import type { Authority } from '../egress/types.ts';
 import { subjectHash } from './subject-hash.ts';
+
+/** The bottle's certificate authority. Its private key never leaves the host process. */
+export interface Authority {
+  /** PEM of the CA certificate (what the guest trusts). */
+  certPem: string;
+  /** SHA-256 fingerprint of the CA certificate, `AB:CD:...`. */
+  fingerprint256: string;
+  /** A TLS context with a leaf certificate for `host` (DNS name or IP literal), signed on demand and cached. */
+  secureContext(host: string): SecureContext;
+}
 
 export interface AuthorityOptions {
   /** The CA certificate's CN; default `claude-bottle CA <random>`. */

@@ -9,7 +9,7 @@
 import { definePlugin } from '../../core/hooks.ts';
 import type { AuthorityOptions, BottleAuthority } from './authority.ts';
 
-export type { AuthorityOptions, BottleAuthority } from './authority.ts';
+export type { Authority, AuthorityOptions, BottleAuthority } from './authority.ts';
 
 /** Where the CA certificate goes in the guest (where update-ca-certificates would look for local CAs). */
 export const CA_GUEST_PATH = '/usr/local/share/ca-certificates/claude-bottle.crt';

@@ -8,7 +8,7 @@ import type { Door } from '../../core/doors.ts';
 import { definePlugin, type PlanContext } from '../../core/hooks.ts';
 import type { PlanDraft } from '../../core/plan.ts';
 import { DEFAULT_MAX_BODY_BYTES, egressShape, type EgressConfig, type InjectConfig } from './config.ts';
-import { Allowlist, canonicalHost, isForbiddenAddress, refuseRiskyPattern, validatePattern } from './hosts.ts';
+import { Allowlist, canonicalHost, isForbiddenAddress, refuseRiskyPattern, validatePattern } from '../../lib/hosts.ts';
 import type { Authority, Route } from './types.ts';
 
 export { egressShape } from './config.ts';
@@ -200,7 +200,7 @@ export const egress = () => {
       hooks.preStart.tapPromise('egress', async (ctx) => {
         if (!enabled || !door) return;
         // Loaded only for bottles that have a proxy: every `bottle` start pays for what it imports.
-        const [{ startProxy }, { createScanner }] = await Promise.all([import('./proxy.ts'), import('./dlp/index.ts')]);
+        const [{ startProxy }, { createScanner }] = await Promise.all([import('./proxy.ts'), import('../../lib/dlp/index.ts')]);
         policy = new Allowlist([...allow, ...routes.map((r) => r.host)]);
         const hostAddrs = Object.values(networkInterfaces()).flat().map((a) => a?.address).filter((a): a is string => Boolean(a));
         const plain = dlp.on ? createScanner() : undefined;

@@ -14,6 +14,8 @@ import { gitShape, type GitConfig } from './config.ts';
 import type { Gate, GateRemote } from './types.ts';
 
 export { gitShape } from './config.ts';
+/** How `push` patterns match a branch (selftest picks a branch outside them). */
+export { globToRegExp } from './policy.ts';
 
 /** The gate's port on the guest's loopback. */
 export const GATE_PORT = 9418;
@@ -92,7 +94,7 @@ export const gitGate = () => {
 
       hooks.preStart.tapPromise('git-gate', async (ctx) => {
         if (!remotes.length || !policy || !door) return;
-        const [{ startGate }, { createScanner }] = await Promise.all([import('./gate.ts'), import('../egress/dlp/index.ts')]);
+        const [{ startGate }, { createScanner }] = await Promise.all([import('./gate.ts'), import('../../lib/dlp/index.ts')]);
         gate = await startGate({
           socketPath: door.socketPath,
           stateDir: ctx.stateDir,

@@ -2,7 +2,7 @@
 // judge.ts decides on (quarantine, ancestry, DLP scan), then the upstream push.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DlpScanner } from '../egress/types.ts';
+import type { DlpScanner } from '../../lib/dlp/types.ts';
 import { type RunOptions, runGit } from './git.ts';
 import type { HookContext, Verdict } from './hook.ts';
 import { ancestryRefusal, needsFastForward, type PushRefusal, quarantineRefusal, refusedByName, scanRefusal, upstreamVerdict } from './judge.ts';

@@ -12,7 +12,7 @@
 // bytes, a `.gz` file is a gzip stream), UTF-16/32 text, and base64, base32,
 // hex, URL and backslash escapes nested to the scanner's depth; a blob that
 // decompresses past its bound or nests deeper is refused as unscannable.
-import type { DlpScanner } from '../egress/types.ts';
+import type { DlpScanner } from '../../lib/dlp/types.ts';
 import { killTree, runGit, type RunOptions, spawnGit } from './git.ts';
 
 export interface ScanLimits {

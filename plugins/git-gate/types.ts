@@ -1,5 +1,5 @@
 // The git gate's contract with its plugin: what it serves, what it reports.
-import type { DlpScanner } from '../egress/types.ts';
+import type { DlpScanner } from '../../lib/dlp/types.ts';
 import type { GatePolicy } from './policy.ts';
 import type { ScanLimits } from './scan.ts';
 

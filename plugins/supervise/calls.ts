@@ -4,7 +4,7 @@
 // their "cancelled" answers go out.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type Outcome, type Queue, type RequestKind, SuperviseError, type SuperviseRequest } from './queue.ts';
-import { sanitize } from './sanitize.ts';
+import { sanitize } from '../../lib/sanitize.ts';
 import { type Extra, minutes, type Submit, text } from './tools.ts';
 import type { SuperviseAudit } from './types.ts';
 

@@ -11,6 +11,8 @@ import '../git-gate/index.ts';
 import { DEFAULT_TIMEOUT_MS, SUPERVISE_PORT, superviseShape } from './config.ts';
 
 export { superviseShape } from './config.ts';
+/** The human's side (`bottle approvals`, `approve`, `deny`, selftest): the queue in each bottle's state dir. */
+export { answerRequest, findRequest, listPending, SuperviseError, watchPending, type PendingView } from './queue.ts';
 
 export const SUPERVISE_URL = `http://${DOOR_GUEST_HOST}:${SUPERVISE_PORT}/mcp`;
 

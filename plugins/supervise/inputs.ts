@@ -1,8 +1,8 @@
 // What a model writes into request_egress and request_push, made canonical:
 // a host or `*.` pattern for the proxy, a full branch ref for the git gate.
 // Anything else is an Error whose message goes back to the model as written.
-import { refuseRiskyPattern, validatePattern } from '../egress/hosts.ts';
-import { sanitize } from './sanitize.ts';
+import { refuseRiskyPattern, validatePattern } from '../../lib/hosts.ts';
+import { sanitize } from '../../lib/sanitize.ts';
 
 /** A host or `*.` pattern from what a model may write (`https://x.org/path`, `x.org:443`), canonical; or an Error. */
 export function egressTarget(input: string): string {

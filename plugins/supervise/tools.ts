@@ -7,7 +7,7 @@ import type { CallToolResult, ServerNotification, ServerRequest } from '@modelco
 import { z } from 'zod';
 import { egressTarget, pushRef } from './inputs.ts';
 import type { Outcome, Queue, QueueLimits, RequestKind } from './queue.ts';
-import { sanitize } from './sanitize.ts';
+import { sanitize } from '../../lib/sanitize.ts';
 import type { SuperviseAudit, SuperviseOptions } from './types.ts';
 
 /** What the SDK hands a tool handler besides its arguments: the abort signal, the progress token, notifications. */

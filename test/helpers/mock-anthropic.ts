@@ -10,6 +10,7 @@
 // Code's side requests: titles, topics, quota checks...); those get a short
 // text. `POST /v1/messages/count_tokens` gets a rough count; any other path is
 // recorded and answered 404 in the API's error format.
+import type { ServerResponse } from 'node:http';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -133,7 +134,7 @@ function message(reply: { text: string } | { toolUse: { name: string; input: unk
 }
 
 /** The message as the streaming event sequence of the Messages API. */
-function sse(res: import('node:http').ServerResponse, msg: ReturnType<typeof message>): void {
+function sse(res: ServerResponse, msg: ReturnType<typeof message>): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': `req_${msg.id}` });
   const send = (type: string, data: object) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
   send('message_start', { message: { ...msg, content: [], stop_reason: null, usage: { ...msg.usage, output_tokens: 1 } } });

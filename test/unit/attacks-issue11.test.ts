@@ -11,12 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
 import { endWritableMounts, readWritableSpans, recordWritableMounts } from '../../core/writable-mounts.ts';
 import { builtinSchemaExtensions as extensions } from '../../plugins/index.ts';
-import { safeJson, sanitize } from '../../plugins/supervise/sanitize.ts';
-import { refuseRiskyPattern, validatePattern } from '../../plugins/egress/hosts.ts';
+import { safeJson, sanitize } from '../../lib/sanitize.ts';
+import { refuseRiskyPattern, validatePattern } from '../../lib/hosts.ts';
 import { MaskStream, maskString, secretsOf } from '../../plugins/egress/proxy/mask.ts';
 import { AuditLog } from '../../core/audit-log.ts';
 import { textRedactor } from '../../cli/audit-redactor.ts';
-import { createScanner } from '../../plugins/egress/dlp/index.ts';
+import { createScanner } from '../../lib/dlp/index.ts';
 import { formatRecord } from '../../cli/commands/logs.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { canonicalHost } from '../hosts.ts';
+import { canonicalHost } from '../../../lib/hosts.ts';
 import { admitConnect, tunnelOnly } from './admission.ts';
 import type { Origin, ProxyContext } from './context.ts';
 import { denyConnect, errorCode, forbiddenText, rawReply } from './refusals.ts';

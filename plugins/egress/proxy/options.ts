@@ -1,6 +1,6 @@
 // What a caller gives the egress proxy (ProxyOptions) and gets back
 // (EgressProxy), and the settings the proxy derives from those options once.
-import { canonicalHost } from '../hosts.ts';
+import { canonicalHost } from '../../../lib/hosts.ts';
 import type { Authority, DlpScanner, EgressAudit, HostPolicy, Route } from '../types.ts';
 
 export interface ProxyTimeouts {

@@ -3,7 +3,7 @@
 // every byte of these, so anything unusual is refused (undefined), and what
 // comes out is always the canonical host (hosts.ts), never the raw input.
 import { isIP } from 'node:net';
-import { canonicalHost } from '../hosts.ts';
+import { canonicalHost } from '../../../lib/hosts.ts';
 
 export interface Target {
   /** Canonical host: lower-case name, dotted-quad IPv4, or IPv6 without brackets. */

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isOwnerAlive } from '../../../core/owner.ts';
 import { bottlesDir } from '../../../core/state.ts';
-import { sanitize } from '../sanitize.ts';
+import { sanitize } from '../../../lib/sanitize.ts';
 import { SuperviseError } from './errors.ts';
 import { type AnswerRecord, isOpen, normaliseId, type SuperviseRequest } from './records.ts';
 import { byCreation, createAnswer, queueDir, readAll, readAnswer, readJson, readRequest } from './store.ts';

@@ -1,6 +1,7 @@
 // fetchClaudeBinary without the network: npm is replaced by a fake that packs a
 // tiny `package/claude` into a real tarball; tar is the real one.
 
+import type * as Execa from 'execa';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ const npm = vi.hoisted(() => ({
 }));
 
 vi.mock('execa', async (importOriginal) => {
-  const real = await importOriginal<typeof import('execa')>();
+  const real = await importOriginal<typeof Execa>();
   const execa = vi.fn((file: string, args: string[], opts?: object) => {
     if (file === 'npm') {
       npm.calls.push(args);
@@ -35,7 +36,7 @@ const {
   listCachedClaudeVersions,
   resolveClaudeVersion,
 } = await import('../../../core/image/claude-binary.ts');
-const { execa: realExeca } = await vi.importActual<typeof import('execa')>('execa');
+const { execa: realExeca } = await vi.importActual<typeof Execa>('execa');
 
 let dir: string;
 beforeEach(async () => {

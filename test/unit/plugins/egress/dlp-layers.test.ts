@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createScanner, RULE_NAMES } from '../../../../plugins/egress/dlp/index.ts';
-import { MAX_DEPTH, MAX_INFLATE } from '../../../../plugins/egress/dlp/scan.ts';
+import { createScanner, RULE_NAMES } from '../../../../lib/dlp/index.ts';
+import { MAX_DEPTH, MAX_INFLATE } from '../../../../lib/dlp/scan.ts';
 import { b64, falsePositives, gzip, secrets, truePositives, utf16le } from '../../../fixtures/dlp/corpus.ts';
 import { fpCorpus } from '../../../fixtures/dlp/real-source.ts';
 

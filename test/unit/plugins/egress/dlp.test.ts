@@ -10,8 +10,9 @@ import fc from 'fast-check';
 import { mulberry32 } from '../../../helpers/prng.ts';
 import { notInCorpus, walkFiles } from '../../../helpers/walk.ts';
 import { describe, expect, it } from 'vitest';
-import { createScanner, DEFAULT_MAX_BODY_BYTES, DEFAULT_OVERSIZE_POLICY, RULE_NAMES } from '../../../../plugins/egress/dlp/index.ts';
-import { ANCHORS, RULES, presetScannerIds } from '../../../../plugins/egress/dlp/rules.ts';
+import { createScanner, DEFAULT_OVERSIZE_POLICY, RULE_NAMES } from '../../../../lib/dlp/index.ts';
+import { DEFAULT_MAX_BODY_BYTES } from '../../../../plugins/egress/config.ts';
+import { ANCHORS, RULES, presetScannerIds } from '../../../../lib/dlp/rules.ts';
 import type { DlpFinding, DlpWhere } from '../../../../plugins/egress/types.ts';
 
 const UP = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';

@@ -1,7 +1,7 @@
 // Properties of the egress host rules, over generated hosts and attack strings.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Allowlist, canonicalHost, isForbiddenAddress } from '../../../../plugins/egress/hosts.ts';
+import { Allowlist, canonicalHost, isForbiddenAddress } from '../../../../lib/hosts.ts';
 
 const LABEL_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789-_'.split('');
 /** A valid lower-case label: no leading/trailing hyphen, not a number (decimal or hex), not an ACE prefix. */

@@ -2,7 +2,7 @@
 // one canonical spelling per host, whole-label matching, and no dialling of
 // private, loopback, metadata or host addresses.
 import { describe, expect, it } from 'vitest';
-import { Allowlist, canonicalHost, isForbiddenAddress, isIpLiteral, validatePattern } from '../../../../plugins/egress/hosts.ts';
+import { Allowlist, canonicalHost, isForbiddenAddress, isIpLiteral, validatePattern } from '../../../../lib/hosts.ts';
 
 describe('canonicalHost', () => {
   it.each([

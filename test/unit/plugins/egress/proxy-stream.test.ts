@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthority } from '../../../../plugins/ca/authority.ts';
-import { createScanner } from '../../../../plugins/egress/dlp/index.ts';
-import { Allowlist } from '../../../../plugins/egress/hosts.ts';
+import { createScanner } from '../../../../lib/dlp/index.ts';
+import { Allowlist } from '../../../../lib/hosts.ts';
 import { type EgressProxy, type ProxyOptions, startProxy } from '../../../../plugins/egress/proxy.ts';
 import type { EgressAudit, Route } from '../../../../plugins/egress/types.ts';
 

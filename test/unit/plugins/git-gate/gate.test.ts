@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScanner } from '../../../../plugins/egress/dlp/index.ts';
+import { createScanner } from '../../../../lib/dlp/index.ts';
 import { type Gate, type GateAudit, startGate } from '../../../../plugins/git-gate/gate.ts';
 import { pkt } from '../../../../plugins/git-gate/pktline.ts';
 import { type Relay, startRelay } from '../../../helpers/relay.ts';

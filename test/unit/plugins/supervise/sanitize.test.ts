@@ -3,7 +3,7 @@
 // hides text survives; printable ASCII is untouched; bounded; idempotent).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isSafeText, sanitize } from '../../../../plugins/supervise/sanitize.ts';
+import { isSafeText, sanitize } from '../../../../lib/sanitize.ts';
 
 const BIDI = [0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069, 0x200e, 0x200f, 0x061c];
 const INVISIBLE = [0x200b, 0x200c, 0x200d, 0x2060, 0xfeff, 0x00ad, 0x180e, 0xe0041, 0xfff9, 0x2028, 0x2029, 0x3164, 0xfe0f];

@@ -298,7 +298,7 @@ describe('input canonicalisation', () => {
     ['PyPI.org.', 'pypi.org'],
     ['https://files.pythonhosted.org/packages/x', 'files.pythonhosted.org'],
     ['registry.npmjs.org:443', 'registry.npmjs.org'],
-    ['*.githubusercontent.com', '*.githubusercontent.com'],
+    ['*.cdn.example.com', '*.cdn.example.com'],
     ['8.8.8.8', '8.8.8.8'],
   ])('egress %s -> %s', (input, out) => {
     expect(egressTarget(input)).toBe(out);

@@ -15,7 +15,7 @@ import {
   readBody,
   redactionMarker,
 } from '../../../../../plugins/egress/proxy/body.ts';
-import { createScanner } from '../../../../../plugins/egress/dlp/index.ts';
+import { createScanner } from '../../../../../lib/dlp/index.ts';
 import { RouteCredentials } from '../../../../../plugins/egress/proxy/credentials.ts';
 import { API, fakeScanner, GIT, MARK } from './fixtures.ts';
 

@@ -2,7 +2,7 @@
 // allowed, which scanner applies, where a host is dialled, and what is
 // checked before dialling. Two proxies share nothing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Allowlist, isForbiddenAddress } from '../../../../../plugins/egress/hosts.ts';
+import { Allowlist, isForbiddenAddress } from '../../../../../lib/hosts.ts';
 import { createContext, type ProxyContext } from '../../../../../plugins/egress/proxy/context.ts';
 import type { ProxyOptions } from '../../../../../plugins/egress/proxy/options.ts';
 import type { DlpScanner, HostPolicy, Route } from '../../../../../plugins/egress/types.ts';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createScanner } from '../../../../../plugins/egress/dlp/index.ts';
+import { createScanner } from '../../../../../lib/dlp/index.ts';
 import { bodyScan, type BodyScan } from '../../../../../plugins/egress/proxy/body.ts';
 import { RouteCredentials } from '../../../../../plugins/egress/proxy/credentials.ts';
 import { CompressedFilter, type FilterResult, PlainFilter, WindowScan } from '../../../../../plugins/egress/proxy/stream-scan.ts';

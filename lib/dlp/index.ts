@@ -76,7 +76,7 @@
 // Tokens shorter than 16 characters are not looked for (no real credential of
 // these formats is). A finding names the rule and the layer, never the value;
 // only a raw-layer finding has a `range` (what a redaction can replace).
-import type { DlpFinding, DlpScanner, DlpScannerOptions, DlpWhere } from '../types.ts';
+import type { DlpFinding, DlpScanner, DlpScannerOptions, DlpWhere } from './types.ts';
 import { MIN_ALLOWED_LENGTH, scanData, UNSCANNABLE_RULES } from './scan.ts';
 import { RULES } from './rules.ts';
 
@@ -84,7 +84,6 @@ import { RULES } from './rules.ts';
  * Bodies are scanned up to this many bytes (the Anthropic API's own request
  * limit is 32 MB, so the agent's normal traffic always fits).
  */
-export { DEFAULT_MAX_BODY_BYTES } from '../config.ts';
 
 /** What the proxy does with a body larger than its bound. */
 export type DlpOversizePolicy = 'block' | 'pass';

@@ -34,7 +34,6 @@
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { parse as parseDomain } from 'tldts';
-import type { HostPolicy } from './types.ts';
 
 /** Longer raw inputs are refused before any parsing (a DNS name is at most 253 octets). */
 const MAX_INPUT = 1024;
@@ -191,6 +190,16 @@ export function refuseRiskyPattern(pattern: string): void {
 function isLocalName(host: string): boolean {
   if (['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback', 'metadata'].includes(host)) return true;
   return ['localhost', 'internal', 'local', 'home.arpa'].some((tld) => host === tld || host.endsWith(`.${tld}`));
+}
+
+/** Which hosts the guest may reach; patterns are exact hosts or `*.` wildcards on whole labels. */
+export interface HostPolicy {
+  /** `host` must already be canonical (see canonicalHost). */
+  allows(host: string): boolean;
+  /** Adds a pattern at run time (an approved request); invalid patterns throw. */
+  add(pattern: string): void;
+  /** The patterns in force, for `bottle_status` and audit. */
+  patterns(): string[];
 }
 
 /** The hosts the guest may reach: exact hosts and `*.` wildcards, matched on whole labels. */

@@ -1,6 +1,6 @@
 // The scanning engine: prefilter, windows, decoding layers. See index.ts for the why.
 import { Buffer } from 'node:buffer';
-import type { DlpFinding, DlpWhere } from '../types.ts';
+import type { DlpFinding, DlpWhere } from './types.ts';
 import {
   CLS,
   COMPRESSION_NAMES,
@@ -33,7 +33,6 @@ import {
   urlRunAround,
 } from './decode.ts';
 import type { InflateWork } from './decode.ts';
-import { DEFAULT_MAX_BODY_BYTES } from '../config.ts';
 import { ANCHOR_NEEDS, RULES, type Rule } from './rules.ts';
 
 /**
@@ -43,7 +42,7 @@ import { ANCHOR_NEEDS, RULES, type Rule } from './rules.ts';
  */
 export const MAX_DEPTH = 6;
 /** Most bytes decompressed in one scan (the body bound); a stream that would give more is refused as `unscannable-compression`. */
-export const MAX_INFLATE = DEFAULT_MAX_BODY_BYTES;
+export const MAX_INFLATE = 32 * 1024 * 1024;
 /** The findings of data the scanner will not read through. */
 export const UNSCANNABLE_RULES = ['unscannable-compression', 'unscannable-nesting'] as const;
 /** How far before a run the token anchors are looked for (`hvs.`, `SG.` sit just before the run they start). */
