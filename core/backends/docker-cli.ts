@@ -1,21 +1,19 @@
 // The one place that runs the `docker` CLI: turns its failures into
 // BottleErrors that say what to do, and counts calls (a constant number per
 // bottle is a promise we keep and measure).
-import { execa, type Options } from 'execa';
 import { BottleError } from '../errors.ts';
+import { runTool, type ToolMessages, type ToolResult, type ToolRunOptions } from './tool-cli.ts';
 
-export interface DockerResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
+export type DockerResult = ToolResult;
+export type DockerRunOptions = Omit<ToolRunOptions, 'inherit'>;
 
-export interface DockerRunOptions {
-  input?: Options['input'];
-  signal?: AbortSignal | undefined;
-  /** Return a non-zero exit instead of throwing. */
-  allowFailure?: boolean;
-}
+const MESSAGES: ToolMessages = {
+  name: 'docker',
+  notFound: (bin) =>
+    new BottleError(`the \`${bin}\` command was not found`, { code: 'BACKEND', hint: 'install Docker (the engine and its CLI), or set BOTTLE_DOCKER to its path' }),
+  startHint: 'install Docker and check `bottle doctor`',
+  failed: (args, r) => dockerError(args, r),
+};
 
 export class DockerCli {
   readonly bin: string;
@@ -32,28 +30,7 @@ export class DockerCli {
   async run(args: string[], opts: DockerRunOptions = {}): Promise<DockerResult> {
     this.calls++;
     this.log?.push(args);
-    let r;
-    try {
-      r = await execa(this.bin, args, {
-        reject: false,
-        stripFinalNewline: true,
-        ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' }),
-        ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      });
-    } catch (e) {
-      throw new BottleError(`could not run \`${this.bin}\``, { code: 'BACKEND', cause: e, hint: 'install Docker and check `bottle doctor`' });
-    }
-    if (r.isCanceled) throw new BottleError(`interrupted: docker ${args[0]}`, { code: 'ABORTED' });
-    if (r.failed && r.exitCode === undefined) {
-      const missing = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-      throw new BottleError(missing ? `the \`${this.bin}\` command was not found` : `could not run \`${this.bin}\`: ${r.shortMessage}`, {
-        code: 'BACKEND',
-        hint: missing ? 'install Docker (the engine and its CLI), or set BOTTLE_DOCKER to its path' : 'check `bottle doctor`',
-      });
-    }
-    const out = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
-    if (out.exitCode !== 0 && !opts.allowFailure) throw dockerError(args, out);
-    return out;
+    return runTool(this.bin, args, opts, MESSAGES);
   }
 }
 

@@ -1,27 +1,21 @@
 // The one place that runs the `smolvm` CLI (the one on PATH, or
 // $BOTTLE_SMOLVM): its failures become BottleErrors that say what to do, its
 // version is checked once, and calls are counted (and recorded for tests).
-import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { BottleError } from '../errors.ts';
+import { runTool, type ToolMessages, type ToolResult, type ToolRunOptions } from './tool-cli.ts';
 
 /** The oldest smolvm whose CLI we drive (`machine create --label`, `--mount-socket`, `ls --json` labels). */
 export const SMOLVM_MIN_VERSION = '1.9.0';
 
-export interface SmolvmResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
+export type SmolvmResult = ToolResult;
+export type SmolvmRunOptions = ToolRunOptions;
 
-export interface SmolvmRunOptions {
-  input?: string | Uint8Array | Readable;
-  signal?: AbortSignal | undefined;
-  /** Return a non-zero exit instead of throwing. */
-  allowFailure?: boolean;
-  /** Attached to this process's terminal (the agent): nothing captured. */
-  inherit?: boolean;
-}
+const MESSAGES: ToolMessages = {
+  name: 'smolvm',
+  notFound: (bin) => notFound(bin),
+  startHint: 'install smolvm and check `bottle doctor`',
+  failed: (args, r) => smolvmError(args, r),
+};
 
 /** What the backend needs of the CLI; tests hand it a recording stand-in. */
 export interface SmolvmRunner {
@@ -42,25 +36,7 @@ export class SmolvmCli implements SmolvmRunner {
   async run(args: string[], opts: SmolvmRunOptions = {}): Promise<SmolvmResult> {
     this.calls++;
     this.log?.push(args);
-    let r;
-    try {
-      r = await execa(this.bin, args, {
-        reject: false,
-        stripFinalNewline: true,
-        ...(opts.inherit ? { stdio: 'inherit' as const } : opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
-        ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      });
-    } catch (e) {
-      throw new BottleError(`could not run \`${this.bin}\``, { code: 'BACKEND', cause: e, hint: 'install smolvm and check `bottle doctor`' });
-    }
-    if (r.isCanceled) throw new BottleError(`interrupted: smolvm ${args.slice(0, 2).join(' ')}`, { code: 'ABORTED' });
-    if (r.failed && r.exitCode === undefined) {
-      const missing = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-      throw missing ? notFound(this.bin) : new BottleError(`could not run \`${this.bin}\`: ${r.shortMessage}`, { code: 'BACKEND', hint: 'check `bottle doctor`' });
-    }
-    const out = { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
-    if (out.exitCode !== 0 && !opts.allowFailure) throw smolvmError(args, out);
-    return out;
+    return runTool(this.bin, args, opts, MESSAGES);
   }
 }
 

@@ -1,7 +1,7 @@
 // Bodies: reading the guest's request body up to the scan limit, deciding
 // what happens to it (refused as oversize, refused for a secret, forwarded),
 // and the decompression both ways (request bodies to scan, responses to mask).
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { DlpFinding, DlpScanner } from '../types.ts';
 import { credentialFinding, type RouteCredentials } from './credentials.ts';
@@ -184,7 +184,7 @@ export function decodeBody(encoding: string, body: Buffer, max: number): Buffer 
 }
 
 /** A stream decoding a response body in `encoding`, or undefined when the proxy cannot decode it. */
-export function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | Duplex | undefined {
+export function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | zlib.ZstdDecompress | undefined {
   switch (encoding) {
     case 'gzip':
     case 'x-gzip':

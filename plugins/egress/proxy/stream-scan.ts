@@ -12,7 +12,7 @@
 // decompresses to (and the overlap after it) has been scanned.
 import zlib from 'node:zlib';
 import type { DlpFinding } from '../types.ts';
-import { type BodyScan, redactAll } from './body.ts';
+import { type BodyScan, decoderFor, redactAll } from './body.ts';
 
 export interface WindowOptions {
   /** Fresh bytes that make a window be scanned. */
@@ -240,21 +240,6 @@ function result(v: WindowVerdict): FilterResult {
   return 'finding' in v ? { refuse: 'finding', finding: v.finding } : { out: v.clean };
 }
 
-/** Decoders for request bodies: the codings a body may be scanned through. */
-export function requestDecoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
-  switch (encoding) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    default:
-      return undefined;
-  }
-}
-
 /**
  * What a decoder may hold inside on top of its output: zlib's 32 KiB window
  * and buffers; brotli's ring buffer, up to 16 MiB for the largest window a
@@ -281,7 +266,7 @@ export class CompressedFilter implements BodyFilter {
   readonly redacted: readonly string[] = [];
   readonly #encoding: string;
   readonly #limits: FilterLimits;
-  readonly #decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
+  readonly #decoder: NonNullable<ReturnType<typeof decoderFor>>;
   readonly #scan: WindowScan;
   /** Compressed chunks not forwarded yet, each with how far its text goes in the decoded body. */
   #queue: { chunk: Buffer; mark: number }[] = [];
@@ -293,7 +278,7 @@ export class CompressedFilter implements BodyFilter {
   #ended = false;
 
   constructor(encoding: string, scan: BodyScan, limits: FilterLimits) {
-    const decoder = requestDecoder(encoding);
+    const decoder = decoderFor(encoding);
     if (!decoder) throw new Error(`no decoder for ${encoding}`);
     this.#encoding = encoding;
     this.#limits = limits;
