@@ -94,13 +94,14 @@ export const egress = () => {
 
   const api: EgressApi = {
     allowHost(pattern, by) {
-      if (policy) {
-        refuseRiskyPattern(validatePattern(pattern));
-        policy.add(pattern);
-        return;
-      }
-      if (planned) throw tooLate(`allowHost("${pattern}")`, by);
-      contributedAllow.push({ pattern, by: by ?? 'another plugin' });
+      // Checked now, so a bad pattern is the caller's error, not egress's.
+      const canonical = validatePattern(pattern);
+      refuseRiskyPattern(canonical);
+      if (policy) return policy.add(canonical);
+      if (!planned) return void contributedAllow.push({ pattern: canonical, by: by ?? 'another plugin' });
+      // Planned, proxy not started yet (a preStart tap before egress's): it starts with the host.
+      if (!enabled) throw new Error(`egress: allowHost("${pattern}")${by ? ` from plugin "${by}"` : ''}: this bottle has no egress proxy (no \`egress\` key, and nothing asked for one in plan); call allowHost in plan to have one`);
+      if (!allow.includes(canonical)) allow.push(canonical);
     },
     addRoute(route) {
       if (planned) throw tooLate(`a route for "${route.host}"`, route.by);
@@ -133,10 +134,15 @@ export const egress = () => {
         contributedAllow = [];
         planned = false;
         enabled = false;
+        door = undefined;
       });
 
       // Settled once every plan tap has run: contributions from any stage count.
-      hooks.plan.tap('egress', (draft, ctx) => ctx.whenPlanned(() => settle(draft, ctx)));
+      // The door is asked for at once when the config has egress, so a clash names the other plugin.
+      hooks.plan.tap('egress', (draft, ctx) => {
+        if (given) door = ctx.door({ name: 'proxy', port: EGRESS_PORT, description: 'HTTP(S) proxy' });
+        ctx.whenPlanned(() => settle(draft, ctx));
+      });
 
       const settle = (draft: PlanDraft, ctx: PlanContext) => {
         planned = true;
@@ -193,7 +199,9 @@ export const egress = () => {
         intercepts = dlp.on || routes.length > 0;
         if (intercepts) use('ca').request();
         const description = `HTTP(S) proxy: ${allow.length} allowed pattern(s), ${routes.length} route(s), DLP ${dlp.on ? 'on' : 'off'}`;
-        door = ctx.door({ name: 'proxy', port: EGRESS_PORT, description });
+        door ??= ctx.door({ name: 'proxy', port: EGRESS_PORT, description });
+        const decl = draft.doors.find((d) => d.name === 'proxy' && d.plugin === 'egress');
+        if (decl) decl.description = description;
         draft.daemons.push({ name: 'egress', plugin: 'egress', description: `${description}; door ${door.url}` });
       };
 
