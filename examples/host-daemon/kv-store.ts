@@ -125,7 +125,7 @@ export function kvStore(): BottlePlugin<typeof kvConfig, KvApi> {
 
       hooks.preStart.tapPromise(NAME, async (ctx) => {
         if (!cfg || !door) return;
-        const { listenOnDoor, closeServer, safeSink } = await import('claude-bottle');
+        const { listenOnDoor, closeServer, safeSink } = await import('claude-bottle/doors');
         // An audit sink that cannot throw into the server.
         const audit = safeSink((e: AuditEvent) => ctx.bus.emit('audit', { plugin: NAME, ...e }));
         const store = new Map([...contributed, ...Object.entries(cfg.seed)]);
