@@ -73,7 +73,7 @@ function project(name: string, files: number, bottle: object = {}, env: Record<s
 function fullBottle(sshd: Sshd, repo: string): object {
   return {
     egress: {
-      allow: ['example.com', '*.githubusercontent.com'],
+      allow: ['example.com', 'raw.githubusercontent.com'],
       routes: [{ host: 'api.anthropic.com', inject: { header: 'x-api-key', env: 'BENCH_API_KEY' }, upstream: 'http://127.0.0.1:9' }],
       dlp: true,
     },
