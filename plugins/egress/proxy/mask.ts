@@ -63,22 +63,30 @@ export function encodedForms(secret: string): Secret[] {
 const HEX = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 const hexVal = (c: number) => (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57);
 
-/** The skeleton of `buf` and, for each of its characters, where it starts and ends in `buf`. */
+/** The skeleton of `buf` and, for each of its characters, where it starts in `buf` and how many bytes it takes. */
 interface Skeleton {
   text: string;
   lower: string;
-  start: number[];
-  end: number[];
+  start: Int32Array;
+  width: Uint8Array;
   /** Bytes at the end of `buf` that could begin an escape or line break the next chunk completes. */
   pending: number;
 }
 
 function skeleton(buf: Buffer): Skeleton {
-  const chars: number[] = [];
-  const start: number[] = [];
-  const end: number[] = [];
-  let pending = 0;
   const n = buf.length;
+  // Typed arrays, filled in one pass: a chunk costs a few array writes per byte, not a JS array each.
+  const chars = Buffer.allocUnsafe(n);
+  const start = new Int32Array(n);
+  const width = new Uint8Array(n);
+  let m = 0;
+  let pending = 0;
+  const put = (c: number, at: number, w: number) => {
+    chars[m] = c;
+    start[m] = at;
+    width[m] = w;
+    m++;
+  };
   for (let i = 0; i < n; ) {
     const c = buf[i]!;
     if (c === 0x0d || c === 0x0a) {
@@ -97,7 +105,7 @@ function skeleton(buf: Buffer): Skeleton {
         continue;
       }
       if (d === 0x2f) {
-        chars.push(0x2f), start.push(i), end.push(i + 2);
+        put(0x2f, i, 2);
         i += 2;
         continue;
       }
@@ -107,7 +115,7 @@ function skeleton(buf: Buffer): Skeleton {
           break;
         }
         if (buf[i + 2] === 0x30 && buf[i + 3] === 0x30 && HEX(buf[i + 4]!) && HEX(buf[i + 5]!)) {
-          chars.push((hexVal(buf[i + 4]!) << 4) | hexVal(buf[i + 5]!)), start.push(i), end.push(i + 6);
+          put((hexVal(buf[i + 4]!) << 4) | hexVal(buf[i + 5]!), i, 6);
           i += 6;
           continue;
         }
@@ -118,16 +126,16 @@ function skeleton(buf: Buffer): Skeleton {
         break;
       }
       if (HEX(buf[i + 1]!) && HEX(buf[i + 2]!)) {
-        chars.push((hexVal(buf[i + 1]!) << 4) | hexVal(buf[i + 2]!)), start.push(i), end.push(i + 3);
+        put((hexVal(buf[i + 1]!) << 4) | hexVal(buf[i + 2]!), i, 3);
         i += 3;
         continue;
       }
     }
-    chars.push(c), start.push(i), end.push(i + 1);
+    put(c, i, 1);
     i++;
   }
-  const text = Buffer.from(chars).toString('latin1');
-  return { text, lower: text.toLowerCase(), start, end, pending };
+  const text = chars.toString('latin1', 0, m);
+  return { text, lower: text.toLowerCase(), start, width, pending };
 }
 
 /** Overwrites every occurrence of each secret in `buf` (in its skeleton), in place. */
@@ -139,7 +147,8 @@ function maskSkeleton(buf: Buffer, sk: Skeleton, secrets: readonly Secret[]): vo
   for (const s of secrets) {
     const hay = s.fold ? sk.lower : sk.text;
     for (let at = hay.indexOf(s.form); at >= 0; at = hay.indexOf(s.form, at + s.form.length)) {
-      buf.fill(STAR, sk.start[at]!, sk.end[at + s.form.length - 1]!);
+      const last = at + s.form.length - 1;
+      buf.fill(STAR, sk.start[at]!, sk.start[last]! + sk.width[last]!);
     }
   }
 }
