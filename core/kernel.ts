@@ -71,6 +71,8 @@ export class Kernel {
   #baseExec: ExecSpec | undefined;
   /** The draft while `plan` runs: where doors are recorded. */
   #draft: PlanDraft | undefined;
+  /** Settles once the audit file is open (its secret filter loaded) and the records so far are in it. */
+  #auditReady: Promise<void> = Promise.resolve();
   /** What plugins asked to run once every plan tap is done. */
   #whenPlanned: Array<{ plugin: string; fn: (draft: PlanDraft) => void | Promise<void> }> = [];
 
@@ -303,7 +305,6 @@ export class Kernel {
     const redactor = this.#opts.auditRedactor?.();
     // Never an unhandled rejection; awaited (and its failure reported) below.
     redactor?.catch(() => {});
-    let redact: ((text: string) => string) | undefined;
     const onAudit = (e: object) => {
       const rec = { time: new Date().toISOString(), slug: this.#slug, ...e };
       if (auditLog) auditLog.write(rec);
@@ -319,9 +320,13 @@ export class Kernel {
       stateDir = createStateDir(stateRoot, { slug: p.slug, owner: p.labels['claude-bottle.owner']!, created: p.labels['claude-bottle.created']! });
       // Before the guest exists: the config loader refuses files changed in these dirs while it could write them.
       recordWritableMounts(stateRoot, p.slug, p.mounts.flatMap((m) => (m.kind !== 'volume' && !m.readOnly ? [m.hostPath] : [])));
-      redact = await redactor;
-      auditLog = new AuditLog(stateDir, redact);
-      for (const rec of auditBuffer.splice(0)) auditLog.write(rec);
+      // The redactor (the DLP rules) loads while the guest starts: records wait in memory until it is there, never written unfiltered.
+      const dir = stateDir;
+      this.#auditReady = (redactor ?? Promise.resolve(undefined)).then((redact) => {
+        auditLog = new AuditLog(dir, redact);
+        for (const rec of auditBuffer.splice(0)) auditLog.write(rec);
+      });
+      this.#auditReady.catch(() => {});
       this.bus.emit('audit', { type: 'bottle.start', agent: p.agent, bottle: p.bottle, image: p.image });
 
       // The doors dir and the lifeline, before any daemon: the guest's init
@@ -443,6 +448,11 @@ export class Kernel {
       }
     }
     if (stateDir) {
+      try {
+        await this.#auditReady;
+      } catch (e) {
+        failures.push({ label: 'write the audit trail (its secret filter did not load)', error: e });
+      }
       this.bus.emit('audit', { type: 'bottle.end', outcome, exitCode, teardownFailures: failures.map((f) => `${f.label}: ${describeError(f.error)}`) });
       try {
         removeStateDir(this.#opts.stateRoot, plan.slug);
