@@ -73,12 +73,20 @@ interface Skeleton {
   pending: number;
 }
 
-function skeleton(buf: Buffer): Skeleton {
+/** Buffers a stream reuses from chunk to chunk (grown when a chunk is larger), so masking makes no garbage per chunk. */
+interface Scratch {
+  chars: Buffer;
+  start: Int32Array;
+  width: Uint8Array;
+}
+
+const scratchFor = (n: number, had?: Scratch): Scratch =>
+  had && had.chars.length >= n ? had : { chars: Buffer.allocUnsafe(n), start: new Int32Array(n), width: new Uint8Array(n) };
+
+function skeleton(buf: Buffer, scratch: Scratch = scratchFor(buf.length)): Skeleton {
   const n = buf.length;
   // Typed arrays, filled in one pass: a chunk costs a few array writes per byte, not a JS array each.
-  const chars = Buffer.allocUnsafe(n);
-  const start = new Int32Array(n);
-  const width = new Uint8Array(n);
+  const { chars, start, width } = scratch;
   let m = 0;
   let pending = 0;
   const put = (c: number, at: number, w: number) => {
@@ -186,6 +194,7 @@ function heldBack(buf: Buffer, sk: Skeleton, secrets: readonly Secret[]): number
 export class MaskStream extends Transform {
   readonly #secrets: readonly Secret[];
   #tail: Buffer | undefined;
+  #scratch: Scratch | undefined;
 
   constructor(secrets: readonly Secret[]) {
     super();
@@ -193,9 +202,10 @@ export class MaskStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const buf = this.#tail ? Buffer.concat([this.#tail, chunk]) : Buffer.from(chunk);
+    const buf = this.#tail ? Buffer.concat([this.#tail, chunk]) : chunk;
     this.#tail = undefined;
-    const sk = skeleton(buf);
+    this.#scratch = scratchFor(buf.length, this.#scratch);
+    const sk = skeleton(buf, this.#scratch);
     maskSkeleton(buf, sk, this.#secrets);
     const hold = heldBack(buf, sk, this.#secrets);
     if (hold > 0) this.#tail = Buffer.from(buf.subarray(buf.length - hold));
