@@ -94,7 +94,8 @@ export function readWritableSpans(root: string): WritableSpan[] {
 }
 
 /**
- * The span in which `file` was last changed by a bottle that could write it,
+ * The span in which `file` was last changed by a bottle that could write it
+ * (its `dir` as it is now, should the workspace have moved since),
  * if any. A symlink counts twice: the link (the agent could have made it
  * point at any file of the host) and what it points to.
  */
@@ -111,12 +112,10 @@ export function agentWritableChange(file: string, spans: readonly WritableSpan[]
     const parts = path.relative(s.dir, abs).split(path.sep).slice(0, -1);
     for (let i = 1; i <= parts.length; i++) {
       const dir = path.join(s.dir, ...parts.slice(0, i));
-      const hit = changedIn(dir, false, [s]);
-      if (hit && lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) return spans.find((x) => x.slug === hit.slug && x.from === hit.from);
+      if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink() && changedIn(dir, false, [s])) return s;
     }
   }
-  const hit = changedIn(abs, false, here) ?? changedIn(abs, true, here);
-  return hit && spans.find((x) => x.slug === hit.slug && x.from === hit.from);
+  return changedIn(abs, false, here) ?? changedIn(abs, true, here);
 }
 
 /** The directory of span `s` as it is now above `abs`: its recorded path, or an ancestor with its dev and inode. */

@@ -9,7 +9,7 @@ import { GUEST_DOORS_DIR } from '../doors.ts';
 import { BottleError } from '../errors.ts';
 import type { ExecSpec, Mount } from '../plan.ts';
 import { DockerCli, dockerError, isNotFound } from './docker-cli.ts';
-import { FORWARDER_FAILED, forwarderArgv, INIT_SCRIPT, READY_LINE, READY_MARK } from './forwarder.ts';
+import { FORWARDER_FAILED, forwarderArgv, forwarderFailed, INIT_SCRIPT, noPerl, READY_LINE, READY_MARK } from './forwarder.ts';
 import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, StartedGuest } from './types.ts';
 
 /** Every resource a bottle makes carries these labels. */
@@ -192,7 +192,7 @@ export class DockerBackend implements Backend {
     const r = await this.cli.run(['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', id], { allowFailure: true });
     const [running, code] = r.stdout.trim().split(' ');
     if (r.exitCode !== 0 || running === 'true') return;
-    if (code === '127') throw noPerl('the agent image');
+    if (code === '127') throw noPerl();
     if (code === String(FORWARDER_FAILED)) {
       const logs = await this.cli.run(['logs', '--tail', '5', id], { allowFailure: true });
       throw forwarderFailed(logs.stderr);
@@ -247,20 +247,7 @@ export function mountArg(m: Mount): string {
   return `type=bind,src=${m.hostPath},dst=${m.guestPath}${m.readOnly ? ',readonly' : ''}`;
 }
 
-function noPerl(image: string): BottleError {
-  return new BottleError(`the image "${image}" has no perl, which the guest's forwarder needs, so nothing was run in it`, {
-    code: 'IMAGE',
-    hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
-  });
-}
 
-function forwarderFailed(stderr: string): BottleError {
-  const why = stderr.split('\n').filter((l) => l.includes('forwarder:')).pop();
-  return new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^.*forwarder: /, '')}` : ''}, so nothing was run in it`, {
-    code: 'BACKEND',
-    hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
-  });
-}
 
 function lines(s: string): string[] {
   return s.split('\n').filter((l) => l.trim());

@@ -14,6 +14,7 @@
 // argv. One process and a raw select loop over file numbers: no fork per
 // connection, one read and one write per chunk (bench/egress measures the hop).
 import path from 'node:path';
+import { BottleError } from '../errors.ts';
 
 /** Written by the forwarder once every door is bound; only root can write in /run. */
 export const READY_MARK = '/run/claude-bottle-ready';
@@ -160,4 +161,21 @@ export interface ForwarderSpec {
 export function forwarderArgv(f: ForwarderSpec): string[] {
   const at = (name: string) => path.posix.join(f.doorsDir, name);
   return ['perl', '-e', FORWARDER_SCRIPT, f.readyMark ?? READY_MARK, path.posix.dirname(f.doorsDir), at(f.lifeline), ...f.forwards.map((d) => `${d.port}=${at(d.socket)}`)];
+}
+
+/** The guest's image has no perl: the forwarder cannot run, so nothing ran (`image` names it when known). */
+export function noPerl(image = 'the agent image'): BottleError {
+  return new BottleError(`${image === 'the agent image' ? image : `the image "${image}"`} has no perl, which the guest's forwarder needs, so nothing was run in it`, {
+    code: 'IMAGE',
+    hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
+  });
+}
+
+/** The forwarder exited FORWARDER_FAILED: its own `forwarder:` line on stderr says why. */
+export function forwarderFailed(stderr: string): BottleError {
+  const why = stderr.split('\n').filter((l) => l.includes('forwarder:')).pop();
+  return new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^.*forwarder: /, '')}` : ''}, so nothing was run in it`, {
+    code: 'BACKEND',
+    hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
+  });
 }

@@ -29,7 +29,7 @@ import { BottleError } from '../errors.ts';
 import { resolveSmolvmImage, type SmolvmImageSource } from '../image/smolvm-image.ts';
 import type { ExecSpec, GuestOwner, Mount } from '../plan.ts';
 import { LABEL, resourceName } from './docker.ts';
-import { FORWARDER_FAILED, forwarderArgv, READY_MARK } from './forwarder.ts';
+import { FORWARDER_FAILED, forwarderArgv, forwarderFailed, noPerl, READY_MARK } from './forwarder.ts';
 import { checkVersion, isMachineNotFound, isNotRunning, SmolvmCli, smolvmError, type SmolvmResult, type SmolvmRunner } from './smolvm-cli.ts';
 import type { Backend, BottleRecord, GuestExecOptions, GuestExecResult, GuestHandle, GuestSpec, StartedGuest } from './types.ts';
 
@@ -291,17 +291,4 @@ function stopped(name: string, state?: string): BottleError {
   });
 }
 
-function noPerl(): BottleError {
-  return new BottleError('the agent image has no perl, which the guest\'s forwarder needs, so nothing was run in it', {
-    code: 'IMAGE',
-    hint: 'use a Debian or Ubuntu based image (perl-base is part of every one), or rebuild the agent image with `bottle image build`',
-  });
-}
 
-function forwarderFailed(stderr: string): BottleError {
-  const why = stderr.split('\n').filter((l) => l.includes('forwarder:')).pop();
-  return new BottleError(`the guest's forwarder could not start${why ? `: ${why.replace(/^.*forwarder: /, '')}` : ''}, so nothing was run in it`, {
-    code: 'BACKEND',
-    hint: 'the guest needs perl (perl-base) and free ports for its doors; `bottle image build` makes an image that has what it needs',
-  });
-}

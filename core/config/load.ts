@@ -32,7 +32,7 @@ export const CONFIG_FILES = [
 ];
 
 /** A file that looks like our config but is not one of the formats above: refused by name, never ignored. */
-const LOOKS_LIKE_CONFIG = /^(bottle\.config|\.bottlerc)\.[^.]+$/;
+export const LOOKS_LIKE_CONFIG = /^(bottle\.config|\.bottlerc)\.[^.]+$/;
 
 /** The config a bottle gets when no file is found: Claude Code on the current directory. */
 export const DEFAULT_CONFIG = {

@@ -82,7 +82,7 @@ export const egress = () => {
   let policy: Allowlist | undefined;
   let door: Door | undefined;
   let contributed: RouteContribution[] = [];
-  let contributedAllow: Array<{ pattern: string; by: string }> = [];
+  let contributedAllow: string[] = [];
   /** The user's config for this bottle (set when the kernel applies the plugin). */
   let given: EgressConfig | undefined;
   /** The config file as the user knows it (set in plan), for the proxy's hints. */
@@ -98,7 +98,7 @@ export const egress = () => {
       const canonical = validatePattern(pattern);
       refuseRiskyPattern(canonical);
       if (policy) return policy.add(canonical);
-      if (!planned) return void contributedAllow.push({ pattern: canonical, by: by ?? 'another plugin' });
+      if (!planned) return void contributedAllow.push(canonical);
       // Planned, proxy not started yet (a preStart tap before egress's): it starts with the host.
       if (!enabled) throw new Error(`egress: allowHost("${pattern}")${by ? ` from plugin "${by}"` : ''}: this bottle has no egress proxy (no \`egress\` key, and nothing asked for one in plan); call allowHost in plan to have one`);
       if (!allow.includes(canonical)) allow.push(canonical);
@@ -151,18 +151,17 @@ export const egress = () => {
         const cfg: EgressConfig = given ?? { allow: [], routes: [], dlp: true };
         enabled = true;
         const at = `bottles.${draft.bottle}.egress`;
-        const patterns = [...cfg.allow.map((p, i) => ({ p, at: `${at}.allow[${i}]`, user: true })), ...contributedAllow.map((c) => ({ p: c.pattern, at: `plugin ${c.by}`, user: false }))];
-        allow = patterns.map(({ p, at: where, user }) => {
-          let canonical: string;
+        // The user's patterns are checked here; contributed ones were checked when allowHost was called.
+        allow = cfg.allow.map((p, i) => {
           try {
-            canonical = validatePattern(p);
+            const canonical = validatePattern(p);
             refuseRiskyPattern(canonical);
+            return canonical;
           } catch (e) {
-            if (!user) throw new Error(`egress: ${where} asked to allow ${JSON.stringify(p)}: ${(e as Error).message}`);
-            throw ctx.configError(where, (e as Error).message, 'use an exact host or `*.example.com`');
+            throw ctx.configError(`${at}.allow[${i}]`, (e as Error).message, 'use an exact host or `*.example.com`');
           }
-          return canonical;
         });
+        for (const c of contributedAllow) if (!allow.includes(c)) allow.push(c);
         // The user's routes, then what plugins contributed: merged per host, the user's settings winning.
         const wanted: Array<{ host: string; upstream?: string; inject?: InjectConfig | false; dlp?: 'block' | 'redact'; at: string }> = cfg.routes.map((r, i) => ({ ...r, at: `${at}.routes[${i}]` }));
         for (const c of contributed) {

@@ -20,7 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_FILES } from '../../core/config/load.ts';
+import { CONFIG_FILES, LOOKS_LIKE_CONFIG } from '../../core/config/load.ts';
 import type { PlanContext } from '../../core/hooks.ts';
 import { GUEST_HOME, type PlanDraft } from '../../core/plan.ts';
 
@@ -31,7 +31,7 @@ export interface MountGuard {
 }
 
 /** Config file names at a workspace root that are mounted read-only (package.json stays writable: npm edits it; the loader still checks it). */
-const isConfigName = (n: string) => n !== 'package.json' && (CONFIG_FILES.includes(n) || /^(bottle\.config|\.bottlerc)(\.[^.]+)?$/.test(n));
+const isConfigName = (n: string) => n !== 'package.json' && (CONFIG_FILES.includes(n) || LOOKS_LIKE_CONFIG.test(n));
 
 export async function guardMountedWorkspace(draft: PlanDraft, ctx: Pick<PlanContext, 'configError' | 'configFiles'>): Promise<MountGuard> {
   const { hostDir, guestDir } = draft.workspace;
